@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SlidesConfig(AppConfig):
+    verbose_name = "Slide registry"
+    name = "slides"

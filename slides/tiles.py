@@ -1,0 +1,111 @@
+"""
+Tile, thumbnail and associated-image rendering for the views, with the server-side tile cache.
+
+The per-process ``SlideCache`` keeps files open; rendered JPEGs go to the "tiles" cache
+(Redis in production) under keys that include the file's version, so a changed file never
+serves stale pixels. Callers authorise first: nothing here checks permissions.
+"""
+
+import hashlib
+import threading
+from functools import cache
+from pathlib import Path
+
+from cachetools import TTLCache
+from django.conf import settings
+from django.core.cache import caches
+
+from slides.deepzoom import OpenedSlide, SlideCache, SlideUnavailable, TileOptions
+from slides.files import PathOutsideRoot, resolve_in_root
+from slides.models import Slide
+
+# Slide id -> absolute path, so that a tile request with a valid grant needs no database query.
+# Short-lived: a moved or re-registered slide is picked up within this many seconds.
+_LOCATION_SECONDS = 30
+_locations: TTLCache = TTLCache(maxsize=4096, ttl=_LOCATION_SECONDS)
+_locations_lock = threading.Lock()
+
+
+@cache
+def slide_cache() -> SlideCache:
+    options = TileOptions(
+        tile_size=settings.TILE_SIZE,
+        overlap=settings.TILE_OVERLAP,
+        limit_bounds=settings.TILE_LIMIT_BOUNDS,
+        quality=settings.TILE_JPEG_QUALITY,
+    )
+    return SlideCache(options, max_open=settings.SLIDE_CACHE_SIZE)
+
+
+def tile_cache():
+    return caches["tiles"]
+
+
+def slide_location(slide_id: int, slide: Slide | None = None) -> Path:
+    """Return the absolute path of a readable slide's file.
+
+    Raise SlideUnavailable when the slide is unknown, not readable, or its path leaves the root.
+    """
+    with _locations_lock:
+        path = _locations.get(slide_id)
+    if path is not None:
+        return path
+    if slide is None:
+        slide = Slide.objects.filter(pk=slide_id).only("path", "status").first()
+    if slide is None or slide.status != Slide.Status.OK:
+        raise SlideUnavailable(f"slide {slide_id} is not available")
+    try:
+        path = resolve_in_root(slide.path)
+    except PathOutsideRoot as exc:
+        raise SlideUnavailable(str(exc)) from exc
+    with _locations_lock:
+        _locations[slide_id] = path
+    return path
+
+
+def forget_locations() -> None:
+    with _locations_lock:
+        _locations.clear()
+
+
+def open_slide(slide_id: int, slide: Slide | None = None) -> OpenedSlide:
+    path = slide_location(slide_id, slide)
+    try:
+        return slide_cache().get(path)
+    except SlideUnavailable:
+        slide_cache().discard(path)
+        with _locations_lock:
+            _locations.pop(slide_id, None)
+        raise
+
+
+def etag_for(opened: OpenedSlide, *parts: object) -> str:
+    """A strong ETag for one rendering of this file: changes with the file and the options."""
+    o = opened.options
+    key = f"{opened.version}|{o.tile_size}|{o.overlap}|{o.limit_bounds}|{o.quality}|{parts}"
+    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
+
+
+def _cached(key: str, render) -> bytes:
+    store = tile_cache()
+    data = store.get(key)
+    if data is None:
+        data = render()
+        store.set(key, data)
+    return data
+
+
+def tile_jpeg(slide_id: int, opened: OpenedSlide, level: int, col: int, row: int) -> bytes:
+    key = f"t:{slide_id}:{opened.version}:{opened.options.quality}:{level}:{col}:{row}"
+    return _cached(key, lambda: opened.tile_jpeg(level, col, row))
+
+
+def thumbnail_jpeg(slide_id: int, opened: OpenedSlide, size: int) -> bytes:
+    key = f"th:{slide_id}:{opened.version}:{opened.options.quality}:{size}"
+    return _cached(key, lambda: opened.thumbnail_jpeg(size))
+
+
+def associated_jpeg(slide_id: int, opened: OpenedSlide, name: str) -> bytes:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
+    key = f"a:{slide_id}:{opened.version}:{opened.options.quality}:{digest}"
+    return _cached(key, lambda: opened.associated_jpeg(name))

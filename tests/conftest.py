@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from guardian.shortcuts import assign_perm
+
+from slides import tiles
+from tests import factories
+
+SHARED_SLIDES = Path(django_settings.BASE_DIR).parent / "shared" / "slides"
+
+
+@pytest.fixture
+def slides_root(tmp_path, settings) -> Path:
+    """An empty SLIDES_ROOT for this test, with every per-process slide cache emptied."""
+    root = tmp_path / "slides"
+    root.mkdir()
+    settings.SLIDES_ROOT = root
+    _reset_caches()
+    yield root.resolve()
+    _reset_caches()
+
+
+def _reset_caches() -> None:
+    tiles.forget_locations()
+    tiles.slide_cache.cache_clear()
+    tiles.tile_cache().clear()
+
+
+@pytest.fixture
+def shared_slides() -> Path:
+    if not SHARED_SLIDES.is_dir():
+        pytest.fail(f"the real test slides are expected in {SHARED_SLIDES}")
+    return SHARED_SLIDES
+
+
+@pytest.fixture
+def slide(slides_root, db):
+    return factories.slide_create(slides_root)
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.user_create("admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def annotator(db):
+    return factories.user_create("annotator")
+
+
+@pytest.fixture
+def outsider(db):
+    return factories.user_create("outsider")
+
+
+@pytest.fixture
+def annotator_with_slide(annotator, slide):
+    assign_perm("slides.view_slide", annotator, slide)
+    return annotator
+
+
+@pytest.fixture
+def client_for(client):
+    """Log the test client in as the given user (or stay anonymous with None)."""
+
+    def log_in(user):
+        client.logout()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return log_in

@@ -1,0 +1,56 @@
+"""Test data: users in each role and synthetic pyramidal slides written with tifffile."""
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from django.contrib.auth import get_user_model
+
+from slides.models import Slide
+from slides.services import slide_register_file
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def user_create(username: str, **extra) -> "get_user_model()":
+    return get_user_model().objects.create_user(
+        username=username, password=PASSWORD, email=f"{username}@example.org", **extra
+    )
+
+
+def synthetic_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient with a grid, so that every tile differs from its neighbours."""
+    y, x = np.mgrid[0:height, 0:width]
+    red = (x * 255 // max(width - 1, 1)).astype(np.uint8)
+    green = (y * 255 // max(height - 1, 1)).astype(np.uint8)
+    blue = (((x // 37) + (y // 29) + seed) % 2 * 200 + 30).astype(np.uint8)
+    return np.stack([red, green, blue], axis=-1)
+
+
+def write_pyramid_tiff(path: Path, width: int, height: int, seed: int = 0) -> Path:
+    """Write a tiled, multi-level generic TIFF that OpenSlide opens as a pyramid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    level = synthetic_pixels(width, height, seed)
+    with tifffile.TiffWriter(path) as tiff:
+        first = True
+        while True:
+            tiff.write(
+                level,
+                tile=(256, 256),
+                compression="zlib",
+                photometric="rgb",
+                subfiletype=0 if first else 1,
+                metadata=None,
+            )
+            first = False
+            if max(level.shape[:2]) <= 512:
+                break
+            level = level[::2, ::2]
+    return path
+
+
+def slide_create(
+    root: Path, name: str = "synthetic.tiff", width=1500, height=1000, seed=0
+) -> Slide:
+    path = write_pyramid_tiff(root / name, width, height, seed)
+    return slide_register_file(path=path, root=root)
