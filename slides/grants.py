@@ -10,6 +10,8 @@ logging in as someone else voids it, and it lives TILE_GRANT_SECONDS: the bound 
 revoked permission still lets tiles through.
 """
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
@@ -20,8 +22,8 @@ COOKIE_NAME = "wsi2ml_tiles"
 _SALT = "wsi2ml.slides.grants"
 
 
-def _session_digest(request: HttpRequest) -> str:
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+def _session_digest(cookies: Mapping[str, str]) -> str:
+    session_key = cookies.get(settings.SESSION_COOKIE_NAME, "")
     return salted_hmac(_SALT, session_key).hexdigest()[:24]
 
 
@@ -35,7 +37,7 @@ def tile_cookie_path(slide_id: int) -> str:
 
 def grant_tiles(response: HttpResponse, request: HttpRequest, slide_id: int) -> None:
     """Attach a grant for ``slide_id``; call only after a full permission check passed."""
-    value = _signer().sign(f"{slide_id}:{request.user.pk}:{_session_digest(request)}")
+    value = _signer().sign(f"{slide_id}:{request.user.pk}:{_session_digest(request.COOKIES)}")
     response.set_cookie(
         COOKIE_NAME,
         value,
@@ -47,9 +49,9 @@ def grant_tiles(response: HttpResponse, request: HttpRequest, slide_id: int) -> 
     )
 
 
-def has_tile_grant(request: HttpRequest, slide_id: int) -> bool:
-    """Tell whether the request carries a valid, unexpired grant for this slide and session."""
-    raw = request.COOKIES.get(COOKIE_NAME)
+def has_tile_grant(cookies: Mapping[str, str], slide_id: int) -> bool:
+    """Tell whether the cookies hold a valid, unexpired grant for this slide and session."""
+    raw = cookies.get(COOKIE_NAME)
     if not raw:
         return False
     try:
@@ -58,5 +60,5 @@ def has_tile_grant(request: HttpRequest, slide_id: int) -> bool:
         return False
     granted_slide, _, digest = value.split(":", 2)
     return granted_slide == str(slide_id) and constant_time_compare(
-        digest, _session_digest(request)
+        digest, _session_digest(cookies)
     )

@@ -8,12 +8,15 @@ serves stale pixels. Callers authorise first: nothing here checks permissions.
 
 import hashlib
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from cachetools import TTLCache
 from django.conf import settings
 from django.core.cache import caches
+from django.utils.http import parse_etags
 
 from slides.deepzoom import OpenedSlide, SlideCache, SlideUnavailable, TileOptions
 from slides.files import PathOutsideRoot, resolve_in_root
@@ -93,6 +96,55 @@ def _cached(key: str, render) -> bytes:
         data = render()
         store.set(key, data)
     return data
+
+
+@dataclass(frozen=True)
+class ImageReply:
+    """A rendered JPEG (status 200) or a "your copy is current" (status 304, empty body)."""
+
+    status: int
+    body: bytes
+    etag: str
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Apply If-None-Match's weak comparison to a strong ETag of ours."""
+    if not if_none_match:
+        return False
+    etags = parse_etags(if_none_match)
+    return "*" in etags or etag in (e.removeprefix("W/") for e in etags)
+
+
+def image_reply(
+    opened: OpenedSlide, etag: str, render: Callable[[], bytes], if_none_match: str = ""
+) -> ImageReply:
+    """Answer 304 when the client's copy is current, else render (through the tile cache).
+
+    Raise TileNotFound or SlideUnavailable; a slide that failed is dropped from the open cache.
+    """
+    if etag_matches(if_none_match, etag):
+        return ImageReply(304, b"", etag)
+    try:
+        return ImageReply(200, render(), etag)
+    except SlideUnavailable:
+        slide_cache().discard(opened.path)
+        raise
+
+
+def tile_reply(
+    slide_id: int,
+    level: int,
+    col: int,
+    row: int,
+    if_none_match: str = "",
+    slide: Slide | None = None,
+) -> ImageReply:
+    """Serve one Deep Zoom tile of an authorised slide."""
+    opened = open_slide(slide_id, slide)
+    etag = etag_for(opened, level, col, row)
+    return image_reply(
+        opened, etag, lambda: tile_jpeg(slide_id, opened, level, col, row), if_none_match
+    )
 
 
 def tile_jpeg(slide_id: int, opened: OpenedSlide, level: int, col: int, row: int) -> bytes:
