@@ -1,10 +1,8 @@
-from django.urls import path, register_converter
+from django.urls import path
 
 from slides import views
-from slides.converters import IdConverter, TileIndexConverter
 
-register_converter(IdConverter, "id")
-register_converter(TileIndexConverter, "index")
+# The "id" and "index" converters (slides.converters) are registered in wsi2ml.urls.
 
 app_name = "slides"
 urlpatterns = [

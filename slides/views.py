@@ -72,9 +72,10 @@ def slide_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-def viewer(request: HttpRequest, slide_id: int) -> HttpResponse:
-    slide = get_slide_for_user(request.user, slide_id)
+def render_viewer(
+    request: HttpRequest, slide: Slide, template: str = "slides/viewer.html", context=None
+) -> HttpResponse:
+    """Render a viewer page for an authorised slide and grant the session its tiles."""
     config = {
         "id": slide.pk,
         "name": slide.name,
@@ -85,9 +86,16 @@ def viewer(request: HttpRequest, slide_id: int) -> HttpResponse:
         "height": slide.height,
         "readable": slide.is_readable,
     }
-    response = render(request, "slides/viewer.html", {"slide": slide, "viewer_config": config})
+    response = render(
+        request, template, {"slide": slide, "viewer_config": config, **(context or {})}
+    )
     grants.grant_tiles(response, request, slide.pk)
     return response
+
+
+@require_GET
+def viewer(request: HttpRequest, slide_id: int) -> HttpResponse:
+    return render_viewer(request, get_slide_for_user(request.user, slide_id))
 
 
 @require_GET

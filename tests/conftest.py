@@ -10,6 +10,12 @@ from tests import factories
 SHARED_SLIDES = Path(django_settings.BASE_DIR).parent / "shared" / "slides"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash test passwords cheaply: the suite creates many users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def slides_root(tmp_path, settings) -> Path:
     """An empty SLIDES_ROOT for this test, with every per-process slide cache emptied."""

@@ -1,14 +1,19 @@
 from django.contrib import admin
-from django.urls import include, path
-from django.views.generic import RedirectView
+from django.urls import include, path, register_converter
 
+from slides.converters import IdConverter, TileIndexConverter
+from tasks.views import home
 from wsi2ml import views
+
+register_converter(IdConverter, "id")
+register_converter(TileIndexConverter, "index")
 
 admin.site.site_header = "WSI2ML administration"
 admin.site.site_title = "WSI2ML admin"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="slides:list"), name="home"),
+    path("", home, name="home"),
+    path("", include("tasks.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("slides/", include("slides.urls")),

@@ -1,0 +1,48 @@
+"""Who may see which assignment and which project overview."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from tasks.models import Assignment, AssignmentSlide, Project
+
+
+def is_manager(user: AbstractBaseUser) -> bool:
+    """Staff and project managers follow every project's progress."""
+    return user.is_staff or user.has_perm("tasks.view_assignment")
+
+
+def get_assignment_slide_for_user(
+    user: AbstractBaseUser, assignment_id: int, slide_id: int
+) -> AssignmentSlide:
+    """Return the user's own progress row for this slide; 404 for anyone else's."""
+    item = (
+        AssignmentSlide.objects.select_related("assignment__task__project", "slide")
+        .filter(assignment_id=assignment_id, slide_id=slide_id, assignment__assignee=user)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such slide in your assignments.")
+    return item
+
+
+def get_assignment_for_user(user: AbstractBaseUser, assignment_id: int) -> Assignment:
+    assignment = Assignment.objects.filter(pk=assignment_id, assignee=user).first()
+    if assignment is None:
+        raise Http404("No such assignment.")
+    return assignment
+
+
+def get_project_for_manager(user: AbstractBaseUser, project_id: int) -> Project:
+    """404 for a project the user has no part in; 403 for a member who is not a manager."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    if is_manager(user):
+        return project
+    if (
+        project.members.filter(pk=user.pk).exists()
+        or project.tasks.filter(assignments__assignee=user).exists()
+    ):
+        raise PermissionDenied("Only project managers see a project's progress.")
+    raise Http404("No such project.")

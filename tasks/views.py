@@ -1,0 +1,163 @@
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from slides.views import render_viewer
+from tasks import selectors, services
+from tasks.models import AssignmentSlide, Project
+from tasks.permissions import (
+    get_assignment_slide_for_user,
+    get_project_for_manager,
+    is_manager,
+)
+
+SLIDES_PER_PAGE = 24
+
+
+def _work_url(item: AssignmentSlide) -> str:
+    return reverse("tasks:work", args=[item.assignment_id, item.slide_id])
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The status page: progress per task, what is left, and the Continue button."""
+    assignments = list(selectors.assignments_of(request.user))
+    labels = selectors.labels_by_project(a.task.project for a in assignments)
+    for assignment in assignments:
+        assignment.labels = labels[assignment.task.project_id]
+    context = {
+        "assignments": assignments,
+        "next_item": selectors.next_slide_for(request.user),
+        "total": sum(a.total for a in assignments),
+        "done": sum(a.done for a in assignments),
+        "is_manager": is_manager(request.user),
+    }
+    return render(request, "tasks/home.html", context)
+
+
+@require_GET
+def continue_work(request: HttpRequest) -> HttpResponse:
+    item = selectors.next_slide_for(request.user)
+    if item is None:
+        messages.success(request, "Everything delegated to you is done. Thank you!")
+        return redirect("home")
+    return redirect(_work_url(item))
+
+
+@require_GET
+def my_slides(request: HttpRequest) -> HttpResponse:
+    items = selectors.assignment_slides_of(
+        request.user, search=request.GET.get("search", "")[:200], show=request.GET.get("show", "")
+    )
+    page = Paginator(items, SLIDES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "tasks/my_slides.html",
+        {
+            "page": page,
+            "search": request.GET.get("search", ""),
+            "show": request.GET.get("show", ""),
+        },
+    )
+
+
+@require_GET
+def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
+    """The viewer for one slide of one's own assignment, with the task alongside."""
+    item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
+    if item.assignment.is_open:
+        services.work_open(item=item)
+    position, count = selectors.position_in(item)
+    context = {
+        "item": item,
+        "assignment": item.assignment,
+        "task": item.assignment.task,
+        "labels": item.assignment.task.project.labels.active(),
+        "position": position,
+        "count": count,
+        "next_item": selectors.next_slide_in(item.assignment, item),
+    }
+    return render_viewer(request, item.slide, "tasks/work.html", context)
+
+
+@require_POST
+def done(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
+    """Mark the slide done and open the next one (or the status page when none is left)."""
+    item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
+    if not item.assignment.is_open:
+        messages.error(request, "This assignment is closed; reopen the slide to change it.")
+        return redirect(_work_url(item))
+    services.work_done(item=item)
+    following = selectors.next_slide_in(item.assignment, item)
+    if following is None:
+        messages.success(request, f"All slides of “{item.assignment.task.name}” are done.")
+        return redirect("home")
+    messages.success(request, f"“{item.slide.name}” is done.")
+    return redirect(_work_url(following))
+
+
+@require_POST
+def reopen(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
+    item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
+    services.work_reopen(item=item, actor=request.user)
+    messages.info(request, f"“{item.slide.name}” is open for work again.")
+    return redirect(_work_url(item))
+
+
+@require_POST
+def heartbeat(request: HttpRequest, assignment_id: int, slide_id: int) -> JsonResponse:
+    """Add the seconds the viewer reports, so that time spent per slide is known."""
+    item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
+    try:
+        seconds = int(request.POST.get("seconds", ""))
+    except ValueError:
+        return JsonResponse({"error": "seconds must be a whole number."}, status=400)
+    if item.assignment.is_open:
+        services.work_add_time(item=item, seconds=seconds)
+    return JsonResponse({"time_spent": item.time_spent.total_seconds()})
+
+
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    if not is_manager(request.user):
+        raise PermissionDenied("Only project managers see the progress of projects.")
+    projects = Project.objects.filter(is_archived=False).order_by("name")
+    return render(request, "tasks/project_list.html", {"projects": projects})
+
+
+@require_GET
+def project_overview(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Progress per task and per person, unassigned slides; ``?format=csv`` downloads it."""
+    project = get_project_for_manager(request.user, project_id)
+    overview = selectors.project_overview(project)
+    if request.GET.get("format") == "csv":
+        return _overview_csv(project, overview["people"])
+    return render(request, "tasks/project_overview.html", {"project": project, **overview})
+
+
+def _overview_csv(project: Project, people) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-progress.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["task", "assignee", "state", "done", "total", "percent", "last_activity"])
+    for row in people:
+        percent = round(100 * row.done / row.total, 1) if row.total else 0
+        last = row.last_activity.isoformat() if row.last_activity else ""
+        writer.writerow(
+            [
+                row.task.name,
+                row.assignee.get_username(),
+                row.state,
+                row.done,
+                row.total,
+                percent,
+                last,
+            ]
+        )
+    return response

@@ -1,0 +1,33 @@
+import pytest
+
+from tasks.models import Label, Project
+from tests import factories
+
+
+@pytest.fixture
+def project(db):
+    project = Project.objects.create(name="Breast tumour segmentation")
+    for order, (name, colour, key) in enumerate(
+        [("Tumour", "#d62728", "1"), ("Stroma", "#2ca02c", "2"), ("Necrosis", "#7f7f7f", "3")]
+    ):
+        Label.objects.create(project=project, name=name, colour=colour, shortcut=key, order=order)
+    return project
+
+
+@pytest.fixture
+def slides(slides_root, db):
+    """Four small registered slides, named so that two pairs share a case number."""
+    names = ["CASE-01-A.tiff", "CASE-01-B.tiff", "CASE-02-A.tiff", "CASE-03-A.tiff"]
+    return [
+        factories.slide_create(slides_root, name, width=600, height=400, seed=i)
+        for i, name in enumerate(names)
+    ]
+
+
+@pytest.fixture
+def manager(db):
+    from django.contrib.auth.models import Group
+
+    user = factories.user_create("manager", is_staff=True)
+    user.groups.add(Group.objects.get(name="Project manager"))
+    return user
