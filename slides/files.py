@@ -27,7 +27,10 @@ def resolve_in_root(relative: str | Path, root: Path | None = None) -> Path:
     candidate = Path(relative)
     if not candidate.is_absolute():
         candidate = root / candidate
-    real = candidate.resolve()
+    try:
+        real = candidate.resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop: RuntimeError on Python 3.11
+        raise PathOutsideRoot(f"{relative} cannot be resolved: {exc}") from exc
     if not real.is_relative_to(root):
         raise PathOutsideRoot(f"{relative} resolves to {real}, outside SLIDES_ROOT ({root})")
     return real

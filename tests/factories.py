@@ -23,7 +23,7 @@ def synthetic_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width]
     red = (x * 255 // max(width - 1, 1)).astype(np.uint8)
     green = (y * 255 // max(height - 1, 1)).astype(np.uint8)
-    blue = (((x // 37) + (y // 29) + seed) % 2 * 200 + 30).astype(np.uint8)
+    blue = ((((x // 37) + (y // 29)) % 2 * 200 + 30 + seed * 7) % 256).astype(np.uint8)
     return np.stack([red, green, blue], axis=-1)
 
 

@@ -1,0 +1,197 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from slides.forms import ScanFolderForm
+from slides.models import Slide
+from slides.services import ScanFolderInvalid, ScanReport, slides_rescan, slides_scan
+
+THUMBNAIL_SIZE = 64
+BY = " \N{MULTIPLICATION SIGN} "
+# A scan page that refused a whole archive would otherwise fill the screen with messages.
+PROBLEMS_SHOWN = 20
+
+
+def report_to_messages(request: HttpRequest, report: ScanReport) -> None:
+    """Show a scan report: the counts, then each refused, unreadable and missing path."""
+    problems = report.problems() + [f"Missing {path}" for path in report.missing]
+    level = messages.WARNING if problems else messages.SUCCESS
+    messages.add_message(request, level, report.summary())
+    for line in problems[:PROBLEMS_SHOWN]:
+        messages.warning(request, line)
+    if len(problems) > PROBLEMS_SHOWN:
+        messages.warning(request, f"... and {len(problems) - PROBLEMS_SHOWN} more.")
+
+
+class VendorFilter(admin.SimpleListFilter):
+    """The vendors of the registered slides (unreadable files have none, and are left out)."""
+
+    title = "vendor"
+    parameter_name = "vendor"
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        vendors = Slide.objects.exclude(vendor="").values_list("vendor", flat=True)
+        return [(vendor, vendor) for vendor in vendors.distinct().order_by("vendor")]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(vendor=self.value()) if self.value() else queryset
+
+
+@admin.register(Slide)
+class SlideAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumbnail",
+        "name",
+        "vendor",
+        "dimensions",
+        "size",
+        "mpp_display",
+        "status",
+        "scanned_at",
+    ]
+    list_display_links = ["name"]
+    list_filter = [VendorFilter, "status"]
+    search_fields = ["name", "path"]
+    list_per_page = 50
+    actions = ["rescan"]
+    fieldsets = [
+        (None, {"fields": ["name", "path", "status", "error"]}),
+        (
+            "Image",
+            {
+                "fields": [
+                    "vendor",
+                    "dimensions",
+                    "levels",
+                    "mpp_display",
+                    "objective_power",
+                    "bounds",
+                    "associated_images_display",
+                ]
+            },
+        ),
+        ("File", {"fields": ["size", "file_mtime", "quickhash"]}),
+        ("Properties read by OpenSlide", {"fields": ["properties_table"], "classes": ["collapse"]}),
+        ("History", {"fields": ["created_at", "updated_at", "scanned_at"]}),
+    ]
+    readonly_fields = [
+        "path",
+        "status",
+        "error",
+        "vendor",
+        "dimensions",
+        "levels",
+        "mpp_display",
+        "objective_power",
+        "bounds",
+        "associated_images_display",
+        "size",
+        "file_mtime",
+        "quickhash",
+        "properties_table",
+        "created_at",
+        "updated_at",
+        "scanned_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # slides come from files: they are registered by scanning
+
+    def has_delete_permission(self, request: HttpRequest, obj: Slide | None = None) -> bool:
+        return False  # a slide whose file is gone is marked missing; its annotations stay
+
+    @admin.display(description="")
+    def thumbnail(self, slide: Slide) -> str:
+        if not slide.is_readable:
+            return ""
+        src = reverse("slides:thumbnail", args=[slide.pk]) + f"?size={THUMBNAIL_SIZE}"
+        return format_html('<img src="{}" alt="" loading="lazy">', src)
+
+    @admin.display(description="Dimensions (px)", ordering="width")
+    def dimensions(self, slide: Slide) -> str:
+        if slide.width is None or slide.height is None:
+            return "—"
+        return f"{slide.width:,}{BY}{slide.height:,}"
+
+    @admin.display(description="File size", ordering="file_size")
+    def size(self, slide: Slide) -> str:
+        return filesizeformat(slide.file_size)
+
+    @admin.display(description="µm per pixel", ordering="mpp_x")
+    def mpp_display(self, slide: Slide) -> str:
+        return f"{slide.mpp:.4g}" if slide.mpp else "—"
+
+    @admin.display(description="Levels")
+    def levels(self, slide: Slide) -> str:
+        sizes = [f"{width}{BY}{height}" for width, height in slide.level_dimensions]
+        return f"{slide.level_count}: {', '.join(sizes)}" if sizes else "—"
+
+    @admin.display(description="Bounds of the scanned area")
+    def bounds(self, slide: Slide) -> str:
+        if slide.bounds_width is None or slide.bounds_height is None:
+            return "—"
+        return (
+            f"{slide.bounds_width}{BY}{slide.bounds_height} "
+            f"at ({slide.bounds_x or 0}, {slide.bounds_y or 0})"
+        )
+
+    @admin.display(description="Associated images")
+    def associated_images_display(self, slide: Slide) -> str:
+        return ", ".join(slide.associated_images) or "—"
+
+    @admin.display(description="Properties")
+    def properties_table(self, slide: Slide) -> str:
+        if not slide.properties:
+            return "—"
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", sorted(slide.properties.items())
+        )
+        return format_html("<table>{}</table>", rows)
+
+    @admin.action(description="Rescan selected slides", permissions=["change"])
+    def rescan(self, request: HttpRequest, queryset) -> None:
+        report_to_messages(request, slides_rescan(slides=queryset))
+
+    def get_urls(self):
+        scan = path(
+            "scan/",
+            self.admin_site.admin_view(self.scan_view),
+            name="slides_slide_scan",
+        )
+        return [scan, *super().get_urls()]
+
+    def has_scan_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perms(["slides.add_slide", "slides.change_slide"])
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "has_scan_permission": self.has_scan_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def scan_view(self, request: HttpRequest) -> HttpResponse:
+        """Scan a folder chosen from the sub-folders of SLIDES_ROOT and report what changed."""
+        if not self.has_scan_permission(request):
+            raise PermissionDenied
+        form = ScanFolderForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = slides_scan(folder=form.cleaned_data["folder"])
+            except ScanFolderInvalid as exc:
+                form.add_error("folder", str(exc))
+            else:
+                report_to_messages(request, report)
+                return redirect("admin:slides_slide_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Scan a folder",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/slides/slide/scan.html", context)
