@@ -1,20 +1,16 @@
-"""Writes to the slide registry: registering one file, scanning folders, the demo set-up."""
+"""Writes to the slide registry: registering one file, scanning folders, rescanning."""
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
 
 from slides.files import (
     SLIDE_SUFFIXES,
@@ -24,8 +20,7 @@ from slides.files import (
     slides_root,
 )
 from slides.metadata import SlideFacts, read_slide_facts
-from slides.models import Slide, SlideQuerySet
-from slides.permissions import VIEW_SLIDE
+from slides.models import Slide
 
 # Folders nested deeper than this below the scanned folder are not entered: a guard against
 # pathological trees, far beyond any real slide archive.
@@ -372,49 +367,3 @@ def slides_rescan(*, slides: Iterable[Slide]) -> ScanReport:
         else:
             report.updated.append(slide.path)
     return report
-
-
-def slides_grant_view(*, user: AbstractBaseUser, slides: SlideQuerySet | None = None) -> int:
-    """Let ``user`` see ``slides`` (default: every registered slide); return how many are new."""
-    slides = Slide.objects.all() if slides is None else slides
-    if not slides.exists():
-        return 0
-    return len(assign_perm(VIEW_SLIDE, user, slides))
-
-
-@dataclass
-class DemoLogin:
-    user: AbstractBaseUser
-    username: str
-    role: str
-    password: str | None  # None: an account that existed already and kept its password
-    created: bool
-
-
-# Username, role shown to people, superuser.
-DEMO_ACCOUNTS = (("admin", "administrator", True), ("pathologist", "pathologist", False))
-
-
-def demo_users_ensure(*, password: str = "") -> list[DemoLogin]:
-    """Make sure the demo accounts exist: ``admin`` (a superuser) and ``pathologist``.
-
-    With ``password``, every demo account is given it. Without, new accounts share one random
-    password, made once here, and accounts that exist keep theirs (and their flags).
-    """
-    User = get_user_model()
-    new_password = password or secrets.token_urlsafe(12)
-    logins = []
-    for username, role, superuser in DEMO_ACCOUNTS:
-        with transaction.atomic():
-            user = User.objects.select_for_update().filter(username=username).first()
-            created = user is None
-            if created:
-                user = User(username=username, is_staff=superuser, is_superuser=superuser)
-            if created or password:
-                user.set_password(new_password)
-                user.save()
-        shown = new_password if created or password else None
-        logins.append(
-            DemoLogin(user=user, username=username, role=role, password=shown, created=created)
-        )
-    return logins

@@ -1,7 +1,6 @@
-"""``load_demo``: a demo slide when there is none, a scan, two accounts, and the demo pyramid."""
+"""``load_demo``: demo slides when there are none, a scan, an account per role, a delegated task."""
 
 import re
-from functools import partial
 from io import StringIO
 
 import numpy as np
@@ -14,19 +13,19 @@ from django.core.management import call_command
 from slides import demo
 from slides.models import Slide
 from slides.permissions import user_can_view_slide
+from tasks.models import Assignment, AssignmentSlide, Project, Task
 from tests import factories
+from wsi2ml import demo as wsi2ml_demo
 
 pytestmark = pytest.mark.django_db
 
-DEMO_PATH = "demo/synthetic-tissue.tiff"
+SMALL_SLIDES = tuple((path, 512, 512, seed) for path, _, _, seed in wsi2ml_demo.DEMO_SLIDES)
 
 
 @pytest.fixture
 def small_demo(monkeypatch):
-    """Draw a smaller demo slide, so that these tests stay quick."""
-    monkeypatch.setattr(
-        demo, "write_demo_slide", partial(demo.write_demo_slide, width=1024, height=768)
-    )
+    """Draw smaller demo slides, so that these tests stay quick."""
+    monkeypatch.setattr(wsi2ml_demo, "DEMO_SLIDES", SMALL_SLIDES)
 
 
 def load_demo() -> str:
@@ -41,15 +40,17 @@ def passwords_in(output: str) -> dict[str, str]:
     return {username: password for username, password in found.items() if password != "unchanged"}
 
 
-def test_it_draws_and_registers_a_demo_slide_in_an_empty_root(slides_root, small_demo):
+def user(username):
+    return get_user_model().objects.get(username=username)
+
+
+def test_it_draws_and_registers_demo_slides_in_an_empty_root(slides_root, small_demo):
     output = load_demo()
 
-    slide = Slide.objects.get()
-    assert slide.path == DEMO_PATH
-    assert slide.status == Slide.Status.OK
-    assert (slide.width, slide.height) == (1024, 768)
-    assert slide.mpp == pytest.approx(demo.DEMO_MPP)
-    assert "1 created" in output
+    assert sorted(Slide.objects.values_list("path", flat=True)) == [p for p, *_ in SMALL_SLIDES]
+    assert set(Slide.objects.values_list("status", flat=True)) == {Slide.Status.OK}
+    assert Slide.objects.first().mpp == pytest.approx(demo.DEMO_MPP)
+    assert "4 created" in output
 
 
 def test_it_creates_the_root_when_it_does_not_exist(tmp_path, settings, small_demo):
@@ -57,13 +58,13 @@ def test_it_creates_the_root_when_it_does_not_exist(tmp_path, settings, small_de
 
     load_demo()
 
-    assert (tmp_path / "not" / "yet" / "there" / DEMO_PATH).is_file()
+    assert (tmp_path / "not" / "yet" / "there" / SMALL_SLIDES[0][0]).is_file()
 
 
-def test_it_registers_existing_slides_instead_of_drawing_one(slides_root, monkeypatch):
+def test_it_registers_existing_slides_instead_of_drawing(slides_root, monkeypatch):
     factories.write_pyramid_tiff(slides_root / "mine" / "case.tiff", 600, 400)
 
-    def must_not_draw(path):
+    def must_not_draw(path, **kwargs):
         raise AssertionError("a demo slide was drawn although slides exist")
 
     monkeypatch.setattr(demo, "write_demo_slide", must_not_draw)
@@ -72,54 +73,68 @@ def test_it_registers_existing_slides_instead_of_drawing_one(slides_root, monkey
     assert list(Slide.objects.values_list("path", flat=True)) == ["mine/case.tiff"]
 
 
-def test_it_creates_an_administrator_and_a_pathologist(slides_root, small_demo, settings):
+def test_it_creates_an_account_in_every_role(slides_root, small_demo, settings):
     settings.DEMO_PASSWORD = ""
 
     output = load_demo()
 
-    users = get_user_model().objects
-    admin, pathologist = users.get(username="admin"), users.get(username="pathologist")
-    assert admin.is_superuser and admin.is_staff
-    assert not pathologist.is_superuser and not pathologist.is_staff
+    assert user("admin").is_superuser and user("admin").is_staff
+    roles = {
+        "pathologist": "Annotator",
+        "pathologist2": "Annotator",
+        "reviewer": "Reviewer",
+        "manager": "Project manager",
+        "mlspecialist": "ML specialist",
+    }
+    for username, role in roles.items():
+        assert list(user(username).groups.values_list("name", flat=True)) == [role]
+        assert not user(username).is_superuser
+    assert user("manager").is_staff and not user("pathologist").is_staff
     passwords = passwords_in(output)
-    assert passwords["admin"] == passwords["pathologist"]
+    assert len(set(passwords.values())) == 1
     assert len(passwords["admin"]) >= 12
-    assert authenticate(username="pathologist", password=passwords["pathologist"]) == pathologist
+    assert authenticate(username="pathologist", password=passwords["pathologist"])
     assert "http://127.0.0.1:8000/" in output
 
 
-def test_the_pathologist_may_see_every_slide(slides_root, small_demo):
+def test_it_delegates_the_slides_with_overlap_two(slides_root, small_demo):
     load_demo()
 
-    pathologist = get_user_model().objects.get(username="pathologist")
+    project = Project.objects.get(name=wsi2ml_demo.DEMO_PROJECT)
+    assert [label.name for label in project.labels.all()][:4] == [
+        "Tumour",
+        "Stroma",
+        "Necrosis",
+        "Lymphocytes",
+    ]
+    task = project.tasks.get()
+    for slide in Slide.objects.all():
+        assert AssignmentSlide.objects.filter(assignment__task=task, slide=slide).count() == 2
+    mine = set(Slide.objects.filter(assignment_slides__assignment__assignee=user("pathologist")))
+    theirs = set(Slide.objects.filter(assignment_slides__assignment__assignee=user("pathologist2")))
+    assert mine - theirs and theirs - mine
+    for slide in mine:
+        assert user_can_view_slide(user("pathologist"), slide)
     outsider = factories.user_create("outsider")
-    slide = Slide.objects.get()
-    assert user_can_view_slide(pathologist, slide)
-    assert not user_can_view_slide(outsider, slide)
+    assert not any(user_can_view_slide(outsider, slide) for slide in Slide.objects.all())
 
 
 def test_running_it_again_changes_nothing(slides_root, small_demo, settings):
     settings.DEMO_PASSWORD = ""
     first = passwords_in(load_demo())
+    counts = (get_user_model().objects.count(), Task.objects.count(), Assignment.objects.count())
 
     again = load_demo()
 
-    assert Slide.objects.count() == 1
-    assert get_user_model().objects.count() == 2
-    assert "0 created" in again and "1 unchanged" in again
+    assert Slide.objects.count() == 4
+    assert counts == (
+        get_user_model().objects.count(),
+        Task.objects.count(),
+        Assignment.objects.count(),
+    )
+    assert "0 created" in again and "4 unchanged" in again
     assert "unchanged (set DEMO_PASSWORD" in again
     assert authenticate(username="admin", password=first["admin"]) is not None
-
-
-def test_new_slides_are_granted_on_the_next_run(slides_root, small_demo):
-    load_demo()
-    factories.write_pyramid_tiff(slides_root / "later.tiff", 600, 400)
-
-    load_demo()
-
-    pathologist = get_user_model().objects.get(username="pathologist")
-    later = Slide.objects.get(path="later.tiff")
-    assert user_can_view_slide(pathologist, later)
 
 
 def test_demo_password_setting_sets_every_demo_password(slides_root, small_demo, settings):
@@ -129,11 +144,8 @@ def test_demo_password_setting_sets_every_demo_password(slides_root, small_demo,
 
     output = load_demo()
 
-    assert passwords_in(output) == {
-        "admin": "demo-passphrase-1",
-        "pathologist": "demo-passphrase-1",
-    }
-    for username in ("admin", "pathologist"):
+    assert set(passwords_in(output).values()) == {"demo-passphrase-1"}
+    for username, *_ in wsi2ml_demo.DEMO_ACCOUNTS:
         assert authenticate(username=username, password="demo-passphrase-1") is not None
 
 
