@@ -1,3 +1,5 @@
+from pathlib import PurePosixPath
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -42,6 +44,24 @@ class VendorFilter(admin.SimpleListFilter):
         return queryset.filter(vendor=self.value()) if self.value() else queryset
 
 
+class FolderListFilter(admin.SimpleListFilter):
+    """Filter by the folder (under SLIDES_ROOT) that holds the slide file, sub-folders included."""
+
+    title = "folder"
+    parameter_name = "folder"
+    max_folders = 200
+
+    def lookups(self, request, model_admin):
+        folders = set()
+        for stored in Slide.objects.values_list("path", flat=True).iterator():
+            parts = PurePosixPath(stored).parts[:-1]
+            folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+        return [(folder, folder) for folder in sorted(folders)[: self.max_folders]]
+
+    def queryset(self, request, queryset):
+        return queryset.under(self.value()) if self.value() else queryset
+
+
 @admin.register(Slide)
 class SlideAdmin(admin.ModelAdmin):
     list_display = [
@@ -55,7 +75,7 @@ class SlideAdmin(admin.ModelAdmin):
         "scanned_at",
     ]
     list_display_links = ["name"]
-    list_filter = [VendorFilter, "status"]
+    list_filter = [FolderListFilter, VendorFilter, "status"]
     search_fields = ["name", "path"]
     list_per_page = 50
     actions = ["rescan"]

@@ -232,3 +232,19 @@ def test_rescan_action_requires_change_permission(client_for, slide):
     slide.refresh_from_db()
     assert response.status_code in (200, 302)
     assert slide.scanned_at == slide_before
+
+
+def test_changelist_filters_by_folder(client_for, admin_user, slides_root):
+    factories.slide_create(slides_root, "ward-a/case-1/one.tiff")
+    factories.slide_create(slides_root, "ward-b/two.tiff", seed=5)
+    client = client_for(admin_user)
+
+    page = client.get(reverse("admin:slides_slide_changelist"), {"folder": "ward-a"})
+
+    shown = [slide.path for slide in page.context["cl"].result_list]
+    assert shown == ["ward-a/case-1/one.tiff"]
+    folders = [
+        choice["display"]
+        for choice in page.context["cl"].filter_specs[0].choices(page.context["cl"])
+    ]
+    assert {"ward-a", "ward-a/case-1", "ward-b"} <= set(folders)
