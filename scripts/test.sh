@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the whole WSI2ML test suite: lint and format checks, then every test with pytest against
+# PostgreSQL (DATABASE_URL, default the local server) and Debian's Chromium for browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+venv_install "[test]"
+if ! [ -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Browser tests need Debian's chromium: run 'sudo apt-get install -y chromium'." >&2
+        exit 1
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+export DEBUG=1
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/wsi2ml}"
+
+ruff check .
+ruff format --check .
+pytest "$@"
