@@ -1,0 +1,95 @@
+"""Playwright fixtures: Debian's chromium, a fresh 1280x800 page per test, and logging in."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from slides.services import slide_register_file
+from tests import factories
+
+# Playwright's sync API runs an event loop in this thread, which makes Django refuse database
+# access from the test body ("SynchronousOnlyOperation"); the tests never share it across threads.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    if not CHROMIUM.exists():
+        pytest.fail(f"the browser tests drive Debian's chromium: apt-get install {CHROMIUM.name}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Script errors and Content-Security-Policy violations seen by ``page``."""
+    return []
+
+
+@pytest.fixture
+def page(browser, problems) -> Page:
+    """A 1280x800 page in its own context (no cookies shared with other tests)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda message: _record_csp_violation(message.text, problems))
+    yield page
+    context.close()
+
+
+def _record_csp_violation(text: str, problems: list[str]) -> None:
+    if "Content Security Policy" in text:
+        problems.append(f"CSP violation: {text}")
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def log_in(page, live_server):
+    """Log in through the login form, then land on ``next_path``."""
+
+    def log_in(user, next_path: str = "/") -> Page:
+        page.goto(f"{live_server.url}{reverse('login')}?next={next_path}")
+        page.get_by_label("Username").fill(user.get_username())
+        page.get_by_label("Password").fill(factories.PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{live_server.url}{next_path}")
+        return page
+
+    return log_in
+
+
+@pytest.fixture
+def cmu_slide(slides_root, shared_slides, db):
+    """The real CMU-1-Small-Region.svs: 2220x2967, 0.499 µm/px, objective power 20."""
+    path = slides_root / "CMU-1-Small-Region.svs"
+    shutil.copyfile(shared_slides / path.name, path)
+    return slide_register_file(path=path, root=slides_root)
+
+
+@pytest.fixture
+def deep_slide(slides_root, db):
+    """A synthetic 6000x4000 pyramid without mpp, deep enough for several zoom levels."""
+    return factories.slide_create(slides_root, name="deep.tiff", width=6000, height=4000)
