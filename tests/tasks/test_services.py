@@ -221,3 +221,15 @@ class TestBatchDelegation:
 
         assert not Task.objects.exists()
         assert not DelegationEvent.objects.exists()
+
+
+def test_deleting_a_project_or_user_with_work_is_refused(task, slides, annotator, admin_user):
+    from django.db.models import ProtectedError
+
+    services.assignment_create(task=task, assignee=annotator, slides=slides[:1], actor=admin_user)
+
+    with pytest.raises(ProtectedError):
+        task.project.delete()
+    with pytest.raises(ProtectedError):
+        annotator.delete()
+    assert Assignment.objects.count() == 1
