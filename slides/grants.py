@@ -10,8 +10,11 @@ logging in as someone else voids it, and it lives TILE_GRANT_SECONDS: the bound 
 revoked permission still lets tiles through.
 """
 
+import threading
+import time
 from collections.abc import Mapping
 
+from cachetools import LRUCache
 from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
@@ -49,16 +52,45 @@ def grant_tiles(response: HttpResponse, request: HttpRequest, slide_id: int) -> 
     )
 
 
+def _verify(raw: str, session_key: str) -> tuple[str, float] | None:
+    """Check a grant's signature, age and session; return (slide id, expiry time) or None."""
+    signer = _signer()
+    try:
+        value = signer.unsign(raw, max_age=settings.TILE_GRANT_SECONDS)
+    except signing.BadSignature:
+        return None
+    granted_slide, _, digest = value.split(":", 2)
+    expected = _session_digest({settings.SESSION_COOKIE_NAME: session_key})
+    if not constant_time_compare(digest, expected):
+        return None
+    issued = signing.b62_decode(raw.rsplit(signer.sep, 2)[-2])
+    return granted_slide, issued + settings.TILE_GRANT_SECONDS
+
+
+# Grants already verified, so that the tiles of one view cost two HMACs once, not per tile. An
+# entry is only a memo of _verify's answer, expiry included; a forged cookie never enters it.
+_verified: LRUCache = LRUCache(maxsize=20_000)
+_verified_lock = threading.Lock()
+
+
 def has_tile_grant(cookies: Mapping[str, str], slide_id: int) -> bool:
     """Tell whether the cookies hold a valid, unexpired grant for this slide and session."""
     raw = cookies.get(COOKIE_NAME)
     if not raw:
         return False
-    try:
-        value = _signer().unsign(raw, max_age=settings.TILE_GRANT_SECONDS)
-    except signing.BadSignature:
-        return False
-    granted_slide, _, digest = value.split(":", 2)
-    return granted_slide == str(slide_id) and constant_time_compare(
-        digest, _session_digest(cookies)
-    )
+    key = (raw, cookies.get(settings.SESSION_COOKIE_NAME, ""))
+    with _verified_lock:
+        known = _verified.get(key)
+    if known is None:
+        known = _verify(*key)
+        if known is None:
+            return False
+        with _verified_lock:
+            _verified[key] = known
+    granted_slide, expires = known
+    return granted_slide == str(slide_id) and time.time() <= expires
+
+
+def forget_verified_grants() -> None:
+    with _verified_lock:
+        _verified.clear()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from django.conf import settings
 from django.core.cache import caches
 from django.utils.http import parse_etags
@@ -89,13 +89,36 @@ def etag_for(opened: OpenedSlide, *parts: object) -> str:
     return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
 
 
-def _cached(key: str, render) -> bytes:
+@cache
+def _memory() -> tuple[LRUCache, threading.Lock]:
+    """Each worker's own LRU of recent JPEGs, bounded in bytes, in front of the shared cache."""
+    return LRUCache(
+        maxsize=max(1, settings.TILE_MEMORY_CACHE_BYTES), getsizeof=len
+    ), threading.Lock()
+
+
+def _cached(key: str, render: Callable[[], bytes]) -> bytes:
+    """Return the JPEG under ``key`` from this worker's memory, the shared cache, or ``render``."""
+    memory, lock = _memory()
+    with lock:
+        data = memory.get(key)
+    if data is not None:
+        return data
     store = tile_cache()
     data = store.get(key)
     if data is None:
         data = render()
         store.set(key, data)
+    if len(data) <= memory.maxsize:
+        with lock:
+            memory[key] = data
     return data
+
+
+def forget_memory() -> None:
+    memory, lock = _memory()
+    with lock:
+        memory.clear()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings as django_settings
 from guardian.shortcuts import assign_perm
 
-from slides import tiles
+from slides import grants, tiles
 from tests import factories
 
 SHARED_SLIDES = Path(django_settings.BASE_DIR).parent / "shared" / "slides"
@@ -29,6 +29,8 @@ def slides_root(tmp_path, settings) -> Path:
 
 def _reset_caches() -> None:
     tiles.forget_locations()
+    tiles.forget_memory()
+    grants.forget_verified_grants()
     tiles.slide_cache.cache_clear()
     tiles.tile_cache().clear()
 

@@ -181,6 +181,8 @@ TILE_OVERLAP = 1
 TILE_LIMIT_BOUNDS = True
 # How many slides each worker process keeps open (OpenSlide handle + Deep Zoom generator).
 SLIDE_CACHE_SIZE = env.int("SLIDE_CACHE_SIZE", default=32)
+# Each worker also keeps its most recent tiles in memory, in front of the shared tile cache.
+TILE_MEMORY_CACHE_BYTES = env.int("TILE_MEMORY_CACHE_MB", default=64) * 1024 * 1024
 # How long the browser may reuse a tile before revalidating it with its ETag.
 TILE_BROWSER_MAX_AGE = env.int("TILE_BROWSER_MAX_AGE", default=3600)
 # Tiles are authorised by a signed grant cookie, issued after a full permission check and valid

@@ -192,12 +192,53 @@ def test_tiles_are_served_from_the_server_cache(staff_client, slide, monkeypatch
     assert second.content == first.content
 
 
+def test_another_worker_reads_the_tile_from_the_shared_cache(staff_client, slide, monkeypatch):
+    url = tile_url(slide, 9, 1, 0)
+    first = staff_client.get(url)
+    tiles.forget_memory()  # as if the next request reached another worker process
+
+    def fail(*args):
+        raise AssertionError("the tile was rendered again instead of read from the shared cache")
+
+    monkeypatch.setattr(tiles.slide_cache().get(tiles.slide_location(slide.pk)), "tile_jpeg", fail)
+    second = staff_client.get(url)
+
+    assert second.content == first.content
+
+
+def test_recent_tiles_are_served_from_worker_memory(staff_client, slide, monkeypatch):
+    url = tile_url(slide, 9, 1, 0)
+    first = staff_client.get(url)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the shared cache was asked")
+
+    monkeypatch.setattr(tiles.tile_cache(), "get", fail)
+    second = staff_client.get(url)
+
+    assert second.content == first.content
+
+
+def test_worker_memory_is_bounded_in_bytes(settings):
+    settings.TILE_MEMORY_CACHE_BYTES = 1000
+    tiles._memory.cache_clear()
+    try:
+        for i in range(5):
+            tiles._cached(f"k{i}", lambda: b"x" * 400)
+        memory, _ = tiles._memory()
+        assert memory.currsize <= 1000
+        assert list(memory.keys()) == ["k3", "k4"]
+    finally:
+        tiles._memory.cache_clear()
+
+
 def test_removed_file_is_404_and_other_slides_keep_working(staff_client, slides_root, caplog):
     broken = factories.slide_create(slides_root, "a/broken.tiff")
     healthy = factories.slide_create(slides_root, "b/healthy.tiff", seed=3)
     assert staff_client.get(tile_url(broken, 8, 0, 0)).status_code == 200
     (slides_root / broken.path).unlink()
     tiles.tile_cache().clear()
+    tiles.forget_memory()
 
     assert staff_client.get(tile_url(broken, 9, 0, 0)).status_code == 404
     assert staff_client.get(dzi_url(broken)).status_code == 404
