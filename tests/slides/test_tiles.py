@@ -295,3 +295,27 @@ def test_associated_images_are_served_by_name(staff_client, slides_root, shared_
         assert Image.open(io.BytesIO(response.content)).format == "JPEG"
     missing = staff_client.get(reverse("slides:associated", args=[slide.pk, "nonesuch"]))
     assert missing.status_code == 404
+
+
+def test_tiles_are_shared_through_redis(staff_client, slide, settings, monkeypatch):
+    """The production set-up: CACHE_URL=redis://…, tiles shared between workers through Redis."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "tiles": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/13",
+        },
+    }
+    try:
+        url = tile_url(slide, 9, 1, 0)
+        first = staff_client.get(url)
+        tiles.forget_memory()
+        opened = tiles.slide_cache().get(tiles.slide_location(slide.pk))
+        monkeypatch.setattr(opened, "tile_jpeg", lambda *a: pytest.fail("rendered again"))
+
+        second = staff_client.get(url)
+
+        assert second.content == first.content
+        assert tiles.tile_cache().get(f"t:{slide.pk}:{opened.version}:75:9:1:0") == first.content
+    finally:
+        tiles.tile_cache().clear()
