@@ -1,6 +1,7 @@
 """Delegation: assignments grant and revoke slide permissions, and every change is logged."""
 
 import pytest
+from django.db.models import ProtectedError
 
 from tasks import services
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
@@ -224,8 +225,6 @@ class TestBatchDelegation:
 
 
 def test_deleting_a_project_or_user_with_work_is_refused(task, slides, annotator, admin_user):
-    from django.db.models import ProtectedError
-
     services.assignment_create(task=task, assignee=annotator, slides=slides[:1], actor=admin_user)
 
     with pytest.raises(ProtectedError):
