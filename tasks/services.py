@@ -165,32 +165,34 @@ def assignment_reassign(*, assignment: Assignment, assignee, actor) -> Assignmen
     return assignment
 
 
+def _assignment_change_state(*, assignment: Assignment, state, completed_at, action, actor):
+    assignment.state = state
+    assignment.completed_at = completed_at
+    assignment.save(update_fields=["state", "completed_at", "updated_at"])
+    _record(action, actor=actor, task=assignment.task, assignee=assignment.assignee)
+    return assignment
+
+
 @transaction.atomic
 def assignment_close(*, assignment: Assignment, actor) -> Assignment:
-    assignment.state = Assignment.State.COMPLETED
-    assignment.completed_at = timezone.now()
-    assignment.save(update_fields=["state", "completed_at", "updated_at"])
-    _record(
-        DelegationEvent.Action.CLOSED,
+    return _assignment_change_state(
+        assignment=assignment,
+        state=Assignment.State.COMPLETED,
+        completed_at=timezone.now(),
+        action=DelegationEvent.Action.CLOSED,
         actor=actor,
-        task=assignment.task,
-        assignee=assignment.assignee,
     )
-    return assignment
 
 
 @transaction.atomic
 def assignment_reopen(*, assignment: Assignment, actor) -> Assignment:
-    assignment.state = Assignment.State.REOPENED
-    assignment.completed_at = None
-    assignment.save(update_fields=["state", "completed_at", "updated_at"])
-    _record(
-        DelegationEvent.Action.REOPENED,
+    return _assignment_change_state(
+        assignment=assignment,
+        state=Assignment.State.REOPENED,
+        completed_at=None,
+        action=DelegationEvent.Action.REOPENED,
         actor=actor,
-        task=assignment.task,
-        assignee=assignment.assignee,
     )
-    return assignment
 
 
 def batch_plan(*, slides: Sequence[Slide], annotators: Sequence, overlap: int, case_pattern: str):
