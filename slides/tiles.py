@@ -37,7 +37,11 @@ def slide_cache() -> SlideCache:
         limit_bounds=settings.TILE_LIMIT_BOUNDS,
         quality=settings.TILE_JPEG_QUALITY,
     )
-    return SlideCache(options, max_open=settings.SLIDE_CACHE_SIZE)
+    return SlideCache(
+        options,
+        max_open=settings.SLIDE_CACHE_SIZE,
+        pixel_cache_bytes=settings.SLIDE_PIXEL_CACHE_BYTES,
+    )
 
 
 def tile_cache():
@@ -97,18 +101,22 @@ def _memory() -> tuple[LRUCache, threading.Lock]:
     ), threading.Lock()
 
 
-def _cached(key: str, render: Callable[[], bytes]) -> bytes:
-    """Return the JPEG under ``key`` from this worker's memory, the shared cache, or ``render``."""
+def _cached(key: str, render: Callable[[], bytes], shared: bool = True) -> bytes:
+    """Return the JPEG under ``key`` from this worker's memory, the shared cache, or ``render``.
+
+    With ``shared`` false the shared cache is neither asked nor filled.
+    """
     memory, lock = _memory()
     with lock:
         data = memory.get(key)
     if data is not None:
         return data
-    store = tile_cache()
-    data = store.get(key)
+    store = tile_cache() if shared else None
+    data = store.get(key) if store is not None else None
     if data is None:
         data = render()
-        store.set(key, data)
+        if store is not None:
+            store.set(key, data)
     if len(data) <= memory.maxsize:
         with lock:
             memory[key] = data
@@ -172,7 +180,10 @@ def tile_reply(
 
 def tile_jpeg(slide_id: int, opened: OpenedSlide, level: int, col: int, row: int) -> bytes:
     key = f"t:{slide_id}:{opened.version}:{opened.options.quality}:{level}:{col}:{row}"
-    return _cached(key, lambda: opened.tile_jpeg(level, col, row))
+    # A tile cut straight from a stored level renders about as fast as it costs to miss, fetch
+    # and fill the shared cache (bench/README.md); only resampled tiles go there by default.
+    shared = settings.TILE_SHARE_NATIVE_LEVELS or level not in opened.native_levels
+    return _cached(key, lambda: opened.tile_jpeg(level, col, row), shared)
 
 
 def thumbnail_jpeg(slide_id: int, opened: OpenedSlide, size: int) -> bytes:

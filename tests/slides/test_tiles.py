@@ -10,7 +10,7 @@ from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image, ImageCms
 
 from slides import tiles
-from slides.deepzoom import encode_jpeg
+from slides.deepzoom import encode_jpeg, native_dz_levels
 from slides.models import Slide
 from slides.services import slide_register_file
 from tests import factories
@@ -193,7 +193,7 @@ def test_tiles_are_served_from_the_server_cache(staff_client, slide, monkeypatch
 
 
 def test_another_worker_reads_the_tile_from_the_shared_cache(staff_client, slide, monkeypatch):
-    url = tile_url(slide, 9, 1, 0)
+    url = tile_url(slide, 8, 0, 0)  # resampled: the 1500 x 1000 slide stores downsamples 1, 2, 4
     first = staff_client.get(url)
     tiles.forget_memory()  # as if the next request reached another worker process
 
@@ -204,6 +204,39 @@ def test_another_worker_reads_the_tile_from_the_shared_cache(staff_client, slide
     second = staff_client.get(url)
 
     assert second.content == first.content
+
+
+@pytest.mark.parametrize(
+    ("share_native", "level", "shared"),
+    [
+        (False, 9, False),
+        (False, 8, True),
+        (True, 9, True),
+    ],
+)
+def test_only_resampled_tiles_go_to_the_shared_cache_by_default(
+    staff_client, slide, settings, share_native, level, shared
+):
+    settings.TILE_SHARE_NATIVE_LEVELS = share_native
+    opened = tiles.open_slide(slide.pk)
+    assert {9, 10, 11} <= opened.native_levels and 8 not in opened.native_levels
+
+    response = staff_client.get(tile_url(slide, level, 0, 0))
+
+    key = f"t:{slide.pk}:{opened.version}:75:{level}:0:0"
+    assert response.status_code == 200
+    assert (tiles.tile_cache().get(key) == response.content) is shared
+
+
+def test_native_levels_follow_the_levels_stored_in_the_file(slides_root, shared_slides):
+    for name, expected in [
+        ("CMU-1-Small-Region.svs", [12]),  # one stored level
+        ("tcga-cr-7395-01a-01-ts1.svs", [13]),  # its second level is 2.001x: resampled
+        ("test3-DAPI-2-387.ndpi", list(range(7, 14))),  # seven levels, powers of two
+    ]:
+        osr = openslide.OpenSlide(shared_slides / name)
+        dz = DeepZoomGenerator(osr, tile_size=254, overlap=1, limit_bounds=True)
+        assert sorted(native_dz_levels(osr, dz)) == expected, name
 
 
 def test_recent_tiles_are_served_from_worker_memory(staff_client, slide, monkeypatch):
@@ -307,7 +340,7 @@ def test_tiles_are_shared_through_redis(staff_client, slide, settings, monkeypat
         },
     }
     try:
-        url = tile_url(slide, 9, 1, 0)
+        url = tile_url(slide, 8, 0, 0)
         first = staff_client.get(url)
         tiles.forget_memory()
         opened = tiles.slide_cache().get(tiles.slide_location(slide.pk))
@@ -316,6 +349,6 @@ def test_tiles_are_shared_through_redis(staff_client, slide, settings, monkeypat
         second = staff_client.get(url)
 
         assert second.content == first.content
-        assert tiles.tile_cache().get(f"t:{slide.pk}:{opened.version}:75:9:1:0") == first.content
+        assert tiles.tile_cache().get(f"t:{slide.pk}:{opened.version}:75:8:0:0") == first.content
     finally:
         tiles.tile_cache().clear()
