@@ -147,9 +147,12 @@ class TaskAdmin(admin.ModelAdmin):
             removed = [obj.slide for obj in formset.deleted_objects]
             if removed:
                 services.task_remove_slides(task=task, slides=removed, actor=request.user)
+            added = [obj.slide for obj in instances if obj.pk is None]
+            if added:
+                services.task_add_slides(task=task, slides=added, actor=request.user)
             for obj in instances:
-                obj.task = task
-                obj.save()
+                if obj.pk is not None:
+                    obj.save()  # a changed order
         elif formset.model is Assignment:
             for obj in formset.save(commit=False):
                 if obj.pk is None:

@@ -180,3 +180,31 @@ def test_reassign_action_asks_for_the_new_assignee(client_for, admin_user, proje
     first.refresh_from_db()
     assert first.assignee == newcomer
     assert DelegationEvent.objects.filter(action="reassigned", assignee=newcomer).exists()
+
+
+def test_adding_slides_inline_is_recorded(client_for, admin_user, project, slides):
+    client = client_for(admin_user)
+    task = Task.objects.create(project=project, name="Inline")
+    data = {
+        "project": project.pk,
+        "name": task.name,
+        "kind": task.kind,
+        "instructions": "",
+        "due_date": "",
+        "task_slides-TOTAL_FORMS": 2,
+        "task_slides-INITIAL_FORMS": 0,
+        "task_slides-0-slide": slides[0].pk,
+        "task_slides-0-order": 1,
+        "task_slides-1-slide": slides[1].pk,
+        "task_slides-1-order": 2,
+        "assignments-TOTAL_FORMS": 0,
+        "assignments-INITIAL_FORMS": 0,
+    }
+
+    response = client.post(reverse("admin:tasks_task_change", args=[task.pk]), data)
+
+    assert response.status_code == 302
+    assert list(task.slides.order_by("task_slides__order")) == slides[:2]
+    event = DelegationEvent.objects.get(action="slides_added", task=task)
+    assert event.actor == admin_user
+    assert event.details["slides"] == [slides[0].name, slides[1].name]
