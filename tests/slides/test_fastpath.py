@@ -103,6 +103,7 @@ def test_everything_else_passes_to_django(slide, granted_cookies, settings, case
     assert reply.body == b"django"
 
 
+@pytest.mark.django_db(transaction=True)  # Django's handler may close the connection
 def test_missing_tile_gets_djangos_404(slide, granted_cookies):
     reply = Reply(application, tile_environ(slide, granted_cookies, level=9, col=99))
     assert reply.status == 404
