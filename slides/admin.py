@@ -99,24 +99,9 @@ class SlideAdmin(admin.ModelAdmin):
         ("Properties read by OpenSlide", {"fields": ["properties_table"], "classes": ["collapse"]}),
         ("History", {"fields": ["created_at", "updated_at", "scanned_at"]}),
     ]
+    # Everything shown is read from the file or kept by the scanner, except the display name.
     readonly_fields = [
-        "path",
-        "status",
-        "error",
-        "vendor",
-        "dimensions",
-        "levels",
-        "mpp_display",
-        "objective_power",
-        "bounds",
-        "associated_images_display",
-        "size",
-        "file_mtime",
-        "quickhash",
-        "properties_table",
-        "created_at",
-        "updated_at",
-        "scanned_at",
+        field for _, options in fieldsets for field in options["fields"] if field != "name"
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
