@@ -484,3 +484,19 @@ def test_command_reports_moves_and_missing_files(slides_root):
 def test_command_rejects_a_bad_folder_with_a_clear_error(slides_root, folder, message):
     with pytest.raises(CommandError, match=message):
         call_command("scan_slides", folder, stdout=StringIO())
+
+
+def test_command_shows_a_progress_bar_on_a_terminal(slides_root, monkeypatch):
+    class Terminal(StringIO):
+        def isatty(self):
+            return True
+
+    factories.write_pyramid_tiff(slides_root / "one.tiff", 300, 200)
+    factories.write_pyramid_tiff(slides_root / "two.tiff", 300, 200, seed=3)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    call_command("scan_slides", stdout=StringIO())
+
+    assert "Scanning" in terminal.getvalue()
+    assert "2/2" in terminal.getvalue()
