@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from tasks.models import Assignment, AssignmentSlide, Project
+from tasks.models import AssignmentSlide, Project
 
 
 def is_manager(user: AbstractBaseUser) -> bool:
@@ -24,13 +24,6 @@ def get_assignment_slide_for_user(
     if item is None:
         raise Http404("No such slide in your assignments.")
     return item
-
-
-def get_assignment_for_user(user: AbstractBaseUser, assignment_id: int) -> Assignment:
-    assignment = Assignment.objects.filter(pk=assignment_id, assignee=user).first()
-    if assignment is None:
-        raise Http404("No such assignment.")
-    return assignment
 
 
 def get_project_for_manager(user: AbstractBaseUser, project_id: int) -> Project:

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
-from tasks.models import Assignment, AssignmentSlide, Label, Project, Task, TaskSlide
+from tasks.models import Assignment, AssignmentSlide, Label, Project, TaskSlide
 
 DONE = AssignmentSlide.State.DONE
 
@@ -46,13 +46,6 @@ def next_slide_in(assignment: Assignment, after: AssignmentSlide) -> AssignmentS
     pending = assignment.assignment_slides.exclude(state=DONE).exclude(pk=after.pk)
     later = pending.filter(Q(order__gt=after.order) | Q(order=after.order, id__gt=after.id))
     return later.select_related("slide").first() or pending.select_related("slide").first()
-
-
-def task_progress(task: Task) -> tuple[int, int]:
-    counts = AssignmentSlide.objects.filter(assignment__task=task).aggregate(
-        total=Count("id"), done=Count("id", filter=Q(state=DONE))
-    )
-    return counts["done"], counts["total"]
 
 
 def project_overview(project: Project) -> dict:
