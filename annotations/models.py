@@ -1,0 +1,132 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from slides.models import Slide
+from tasks.models import Assignment, Label
+
+
+class Annotation(models.Model):
+    """A labelled region (or point, or line) drawn on a slide as part of one assignment.
+
+    The geometry is GeoJSON in level-0 pixel coordinates, origin at the top left, y down.
+    Annotations are never deleted from the database by the product: deleting sets
+    ``is_deleted`` and leaves a revision, and a restore brings the annotation back.
+    """
+
+    class Kind(models.TextChoices):
+        POLYGON = "polygon", "Polygon"
+        FREEHAND = "freehand", "Freehand"
+        RECTANGLE = "rectangle", "Rectangle"
+        ELLIPSE = "ellipse", "Ellipse"
+        POINT = "point", "Point"
+        LINE = "line", "Line"
+        BRUSH = "brush", "Brush"
+
+    # Chosen by the browser when the shape is drawn, so that a create sent twice (a retry
+    # after a lost response) stores one annotation.
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    slide = models.ForeignKey(Slide, on_delete=models.PROTECT, related_name="annotations")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="annotations")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="annotations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    geometry = models.JSONField()
+    name = models.CharField(max_length=200, blank=True)
+    comment = models.TextField(blank=True)
+
+    # Bounding box in level-0 pixels, indexed for viewport queries (see the migrations).
+    x0 = models.FloatField()
+    y0 = models.FloatField()
+    x1 = models.FloatField()
+    y1 = models.FloatField()
+    vertex_count = models.PositiveIntegerField(default=0)
+    area_px = models.FloatField(default=0)
+    area_um2 = models.FloatField(null=True, blank=True)
+    length_px = models.FloatField(default=0)
+    length_um = models.FloatField(null=True, blank=True)
+
+    version = models.PositiveIntegerField(default=1)
+    is_deleted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["assignment", "slide"],
+                condition=Q(is_deleted=False),
+                name="annotation_live_by_assignment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.label.name})"
+
+
+class AnnotationRevision(models.Model):
+    """Append-only history: one row for every create, update, delete and restore."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        DELETE = "delete", "Deleted"
+        RESTORE = "restore", "Restored"
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="revisions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    # The annotation's version once this change was made.
+    version = models.PositiveIntegerField()
+    geometry_before = models.JSONField(null=True, blank=True)
+    geometry_after = models.JSONField(null=True, blank=True)
+    label_before = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    label_after = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    comment_before = models.TextField(blank=True)
+    comment_after = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["annotation", "version", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} #{self.annotation_id} v{self.version}"
+
+
+class AnnotationCell(models.Model):
+    """How many live annotations of one label and assignment have their centre in a grid cell.
+
+    Kept up to date by ``annotations.services`` in the same transaction as the annotation,
+    it answers zoomed-out views of slides with very many annotations without reading them.
+    The grid is ``CELL_SIZE`` level-0 pixels square.
+    """
+
+    CELL_SIZE = 1024
+
+    slide = models.ForeignKey(Slide, on_delete=models.CASCADE, related_name="+")
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="+")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    gx = models.IntegerField()
+    gy = models.IntegerField()
+    count = models.IntegerField(default=0)
+    area_px = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slide", "assignment", "label", "gx", "gy"], name="annotationcell_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["slide", "gx", "gy"], name="annotationcell_by_slide")]
+
+    def __str__(self) -> str:
+        return f"{self.slide_id} ({self.gx}, {self.gy}): {self.count}"
