@@ -14,7 +14,8 @@ version_of() {
     node -p "require('./$modules/$1/package.json').version"
 }
 
-if [ ! -d "$modules/openseadragon" ] || [ ! -d "$modules/bootstrap" ]; then
+if [ ! -d "$modules/openseadragon" ] || [ ! -d "$modules/bootstrap" ] \
+    || [ ! -d "$modules/polygon-clipping" ]; then
     echo "node_modules is incomplete: run 'npm ci' first." >&2
     exit 1
 fi
@@ -48,4 +49,20 @@ dist/js/bootstrap.bundle.min.js, which includes Popper), https://getbootstrap.co
 Licence: MIT (LICENSE). Copied by scripts/vendor.sh; do not edit by hand.
 END
 
-echo "Vendored OpenSeadragon $osd_version and Bootstrap $bootstrap_version into $vendor/."
+clipping_version=$(version_of polygon-clipping)
+rm -rf "$vendor/polygon-clipping"
+mkdir -p "$vendor/polygon-clipping"
+# The UMD build bundles its two dependencies (splaytree, robust-predicates) and defines the
+# global polygonClipping, so it runs from a plain <script> without a bundler.
+cp "$modules/polygon-clipping/dist/polygon-clipping.umd.min.js" \
+    "$modules/polygon-clipping/dist/polygon-clipping.umd.min.js.map" "$vendor/polygon-clipping/"
+cp "$modules/polygon-clipping/LICENSE.md" "$vendor/polygon-clipping/LICENSE.md"
+cat > "$vendor/polygon-clipping/VERSION" <<END
+polygon-clipping $clipping_version
+Source: npm package polygon-clipping@$clipping_version (dist/polygon-clipping.umd.min.js, which
+includes splaytree and robust-predicates), https://github.com/mfogel/polygon-clipping
+Licence: MIT (LICENSE.md). Copied by scripts/vendor.sh; do not edit by hand.
+END
+
+echo "Vendored OpenSeadragon $osd_version, Bootstrap $bootstrap_version and polygon-clipping" \
+    "$clipping_version into $vendor/."
