@@ -138,7 +138,10 @@ def _number(value: object, where: str) -> float:
     # bool is an int in Python, but true is not a coordinate.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GeometryError(f"{where} is not a number.")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
     if not math.isfinite(number):
         raise GeometryError(f"{where} is not a finite number.")
     return number

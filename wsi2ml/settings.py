@@ -110,6 +110,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
+# The annotation API answers a failed CSRF check with JSON; other pages get Django's page.
+CSRF_FAILURE_VIEW = "annotations.views.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -199,3 +201,7 @@ if not 0 < TILE_JPEG_QUALITY <= 100:
     raise ImproperlyConfigured("TILE_JPEG_QUALITY must be between 1 and 100.")
 
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
+
+# Annotations: the largest geometry (vertices) and request body (bytes) the editing API accepts.
+ANNOTATION_MAX_VERTICES = env.int("ANNOTATION_MAX_VERTICES", default=20000)
+ANNOTATION_MAX_BODY_BYTES = env.int("ANNOTATION_MAX_BODY_BYTES", default=2 * 1024 * 1024)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("tasks.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("annotations.urls")),
     path("slides/", include("slides.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

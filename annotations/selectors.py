@@ -1,0 +1,309 @@
+"""Reads of annotations: viewport queries, their reduced (clustered) form, stats and history.
+
+A viewport answer can hold tens of thousands of features, so features come out of here as JSON
+text, ready to be joined into a response. On PostgreSQL the database writes each Feature's text
+(``_FEATURE_SQL``) and the bounding-box test uses the GiST index of migration 0002; elsewhere
+(SQLite for the quick-start demo) the ORM reads rows and ``annotation_feature`` writes them.
+Both produce the same Feature, described in docs/annotations-spec.md.
+"""
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import F, QuerySet, Sum
+
+from annotations.models import Annotation, AnnotationCell, AnnotationRevision
+from annotations.permissions import user_sees_all_annotations
+from slides.models import Slide
+from tasks.models import Assignment, Label
+
+DEFAULT_LIMIT = 2000
+MAX_LIMIT = 50_000
+REDUCED_GRID = 64  # the reduced form has at most about this many cells across the box
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """What a viewport query found: features as JSON texts, or grid cells when too many."""
+
+    reduced: bool
+    features: list[str]
+    total: int
+    cell_size: int | None = None
+
+    def to_json(self) -> str:
+        head = {"type": "FeatureCollection", "reduced": self.reduced, "total": self.total}
+        if self.cell_size is not None:
+            head["cell_size"] = self.cell_size
+        return json.dumps(head)[:-1] + ', "features": [' + ",".join(self.features) + "]}"
+
+
+# --- One feature -------------------------------------------------------------------------------
+
+
+def _timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as PostgreSQL writes it in _FEATURE_SQL."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def label_json(label: Label | None) -> dict | None:
+    if label is None:
+        return None
+    return {"id": label.pk, "name": label.name, "colour": label.colour}
+
+
+def annotation_feature(annotation: Annotation) -> dict:
+    """The GeoJSON Feature of one annotation (with ``repaired`` after a write that repaired)."""
+    properties = {
+        "uuid": str(annotation.uuid),
+        "kind": annotation.kind,
+        "label": label_json(annotation.label),
+        "assignment": annotation.assignment_id,
+        "author": annotation.author.get_username(),
+        "version": annotation.version,
+        "name": annotation.name,
+        "comment": annotation.comment,
+        "area_px": annotation.area_px,
+        "area_um2": annotation.area_um2,
+        "length_px": annotation.length_px,
+        "length_um": annotation.length_um,
+        "deleted": annotation.is_deleted,
+        "updated_at": _timestamp(annotation.updated_at),
+    }
+    if getattr(annotation, "repaired", ""):
+        properties["repaired"] = annotation.repaired
+    return {
+        "type": "Feature",
+        "id": annotation.pk,
+        "geometry": annotation.geometry,
+        "properties": properties,
+    }
+
+
+# --- Viewport ----------------------------------------------------------------------------------
+
+
+def visible_to(queryset: QuerySet, user: AbstractBaseUser) -> QuerySet:
+    """Keep the rows (annotations or cells) of the user's own assignments, unless a manager."""
+    if user_sees_all_annotations(user):
+        return queryset
+    return queryset.filter(assignment__assignee=user)
+
+
+def annotations_in_box(
+    *,
+    user: AbstractBaseUser,
+    slide: Slide,
+    bbox: tuple[float, float, float, float],
+    label_ids: Sequence[int] = (),
+    assignment_id: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Viewport:
+    """Live annotations whose bounding box meets ``bbox``, that ``user`` may see.
+
+    When more than ``limit`` match, the answer is the reduced form (see annotation_cells_in_box).
+    """
+    if connection.vendor == "postgresql":
+        features = _features_postgresql(user, slide, bbox, label_ids, assignment_id, limit + 1)
+    else:
+        features = _features_orm(user, slide, bbox, label_ids, assignment_id, limit + 1)
+    if len(features) > limit:
+        return annotation_cells_in_box(
+            user=user, slide=slide, bbox=bbox, label_ids=label_ids, assignment_id=assignment_id
+        )
+    return Viewport(reduced=False, features=features, total=len(features))
+
+
+def _features_orm(user, slide, bbox, label_ids, assignment_id, limit) -> list[str]:
+    x0, y0, x1, y1 = bbox
+    annotations = Annotation.objects.filter(
+        slide=slide, is_deleted=False, x0__lte=x1, x1__gte=x0, y0__lte=y1, y1__gte=y0
+    )
+    annotations = _filtered(visible_to(annotations, user), label_ids, assignment_id)
+    annotations = annotations.select_related("label", "author")[:limit]
+    return [json.dumps(annotation_feature(a)) for a in annotations]
+
+
+def _filtered(queryset: QuerySet, label_ids: Sequence[int], assignment_id: int | None):
+    if label_ids:
+        queryset = queryset.filter(label_id__in=label_ids)
+    if assignment_id is not None:
+        queryset = queryset.filter(assignment_id=assignment_id)
+    return queryset
+
+
+_FEATURE_SQL = """
+SELECT json_build_object(
+    'type', 'Feature', 'id', a.id, 'geometry', a.geometry,
+    'properties', json_build_object(
+        'uuid', a.uuid, 'kind', a.kind,
+        'label', json_build_object('id', l.id, 'name', l.name, 'colour', l.colour),
+        'assignment', a.assignment_id, 'author', u.{username}, 'version', a.version,
+        'name', a.name, 'comment', a.comment,
+        'area_px', a.area_px, 'area_um2', a.area_um2,
+        'length_px', a.length_px, 'length_um', a.length_um, 'deleted', a.is_deleted,
+        'updated_at', to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    )
+)::text
+FROM {annotation} a
+JOIN {label} l ON l.id = a.label_id
+JOIN {user} u ON u.id = a.author_id
+WHERE a.slide_id = %s AND NOT a.is_deleted
+  AND box(point(a.x0, a.y0), point(a.x1, a.y1)) && box(point(%s, %s), point(%s, %s))
+"""
+
+
+def _features_postgresql(user, slide, bbox, label_ids, assignment_id, limit) -> list[str]:
+    User = get_user_model()
+    quote = connection.ops.quote_name
+    sql = _FEATURE_SQL.format(
+        username=quote(User._meta.get_field(User.USERNAME_FIELD).column),
+        annotation=quote(Annotation._meta.db_table),
+        label=quote(Label._meta.db_table),
+        user=quote(User._meta.db_table),
+    )
+    params: list = [slide.pk, *bbox]
+    if label_ids:
+        sql += " AND a.label_id = ANY(%s)"
+        params.append(list(label_ids))
+    if assignment_id is not None:
+        sql += " AND a.assignment_id = %s"
+        params.append(assignment_id)
+    if not user_sees_all_annotations(user):
+        assignments = quote(Assignment._meta.db_table)
+        sql += f" AND a.assignment_id IN (SELECT id FROM {assignments} WHERE assignee_id = %s)"
+        params.append(user.pk)
+    # No ORDER BY: sorting would read every match before the limit could stop the scan.
+    sql += " LIMIT %s"
+    params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- Reduced form and stats --------------------------------------------------------------------
+
+
+def annotation_cells_in_box(
+    *,
+    user: AbstractBaseUser,
+    slide: Slide,
+    bbox: tuple[float, float, float, float],
+    label_ids: Sequence[int] = (),
+    assignment_id: int | None = None,
+) -> Viewport:
+    """Counts of live annotations per grid cell over ``bbox``, from AnnotationCell.
+
+    Cells are merged k × k so that at most about REDUCED_GRID cross the box; each answer
+    feature is one merged cell's square with its count, counts per label and dominant label.
+    An annotation counts in the cell holding the centre of its bounding box.
+    """
+    size = AnnotationCell.CELL_SIZE
+    gx0, gy0 = math.floor(bbox[0] / size), math.floor(bbox[1] / size)
+    gx1, gy1 = math.floor(bbox[2] / size), math.floor(bbox[3] / size)
+    k = max(1, math.ceil(max(gx1 - gx0 + 1, gy1 - gy0 + 1) / REDUCED_GRID))
+    cells = AnnotationCell.objects.filter(
+        slide=slide, gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0
+    )
+    rows = (
+        _filtered(visible_to(cells, user), label_ids, assignment_id)
+        .annotate(mx=F("gx") / k, my=F("gy") / k)
+        .values("mx", "my", "label_id")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    merged: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    for row in rows:
+        merged[row["mx"], row["my"]][row["label_id"]] = row["n"]
+    labels = {label.pk: label for label in Label.objects.filter(pk__in=_label_ids(merged))}
+    features = [
+        json.dumps(_cell_feature(slide, mx, my, k * size, counts, labels))
+        for (mx, my), counts in sorted(merged.items())
+    ]
+    total = sum(n for counts in merged.values() for n in counts.values())
+    return Viewport(reduced=True, features=features, total=total, cell_size=k * size)
+
+
+def _label_ids(merged: dict) -> set[int]:
+    return {label_id for counts in merged.values() for label_id in counts}
+
+
+def _cell_feature(slide, mx, my, span, counts, labels) -> dict:
+    x0, y0 = mx * span, my * span
+    x1, y1 = x0 + span, y0 + span
+    if slide.width and slide.height:
+        x1, y1 = min(x1, slide.width), min(y1, slide.height)
+    dominant = max(counts, key=lambda label_id: (counts[label_id], -label_id))
+    return {
+        "type": "Feature",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+        },
+        "properties": {
+            "cluster": True,
+            "count": sum(counts.values()),
+            "label": label_json(labels.get(dominant)),
+            "counts": {str(label_id): n for label_id, n in sorted(counts.items())},
+        },
+    }
+
+
+def annotation_stats(
+    *, user: AbstractBaseUser, slide: Slide, assignment_id: int | None = None
+) -> dict:
+    """Count and area per label of the live annotations of the slide that ``user`` sees."""
+    cells = _filtered(
+        visible_to(AnnotationCell.objects.filter(slide=slide, count__gt=0), user),
+        (),
+        assignment_id,
+    )
+    sums = {
+        row["label_id"]: row
+        for row in cells.values("label_id").annotate(n=Sum("count"), area=Sum("area_px")).order_by()
+    }
+    scale = slide.mpp_x * slide.mpp_y if slide.mpp_x and slide.mpp_y else None
+    labels = [
+        {
+            **label_json(label),
+            "count": sums[label.pk]["n"],
+            "area_px": round(sums[label.pk]["area"], 2),
+            "area_um2": None if scale is None else round(sums[label.pk]["area"] * scale, 2),
+        }
+        for label in Label.objects.filter(pk__in=sums)
+    ]
+    return {"labels": labels, "total": sum(label["count"] for label in labels)}
+
+
+# --- History -----------------------------------------------------------------------------------
+
+
+def annotation_history(annotation: Annotation) -> list[dict]:
+    """Every revision of the annotation, oldest first."""
+    revisions = AnnotationRevision.objects.filter(annotation=annotation).select_related(
+        "actor", "label_before", "label_after"
+    )
+    return [
+        {
+            "id": revision.pk,
+            "action": revision.action,
+            "actor": revision.actor.get_username(),
+            "at": _timestamp(revision.at),
+            "version": revision.version,
+            "geometry_before": revision.geometry_before,
+            "geometry_after": revision.geometry_after,
+            "label_before": label_json(revision.label_before),
+            "label_after": label_json(revision.label_after),
+            "comment_before": revision.comment_before,
+            "comment_after": revision.comment_after,
+        }
+        for revision in revisions.order_by("version", "id")
+    ]
