@@ -236,7 +236,10 @@ def _polygon(value: object, where: str, notes: list[str], part: str = "") -> Bas
     if polygon.is_valid:
         return polygon
     notes.append(f"{_reason(polygon)}{part} repaired")
-    return _polygonal(shapely.make_valid(polygon), where)
+    # Repair shell and holes apart, so that a hole crossing its shell only ever removes area
+    # (make_valid of the whole would fill the part of the hole outside the shell).
+    repaired = _fixed(outline).difference(shapely.union_all([_fixed(Polygon(h)) for h in holes]))
+    return _polygonal(repaired, where)
 
 
 def _fixed(shape: BaseGeometry) -> BaseGeometry:

@@ -1,0 +1,130 @@
+"""Personas and data for the annotation tests: a project with labels, a task on two slides, an
+assignment for the annotator, a second annotator on the same slides, a manager, an outsider."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from annotations import services
+from annotations.models import Annotation, AnnotationCell, AnnotationRevision
+from tasks import services as task_services
+from tasks.models import Label, Project, Task
+from tests import factories
+
+WIDTH, HEIGHT = 4096, 3072
+
+
+def square(x: float, y: float, size: float = 100) -> dict:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]],
+    }
+
+
+@pytest.fixture
+def project(db):
+    project = Project.objects.create(name="Breast tumour segmentation")
+    for order, (name, colour, key) in enumerate(
+        [("Tumour", "#d62728", "1"), ("Stroma", "#2ca02c", "2"), ("Necrosis", "#7f7f7f", "3")]
+    ):
+        Label.objects.create(project=project, name=name, colour=colour, shortcut=key, order=order)
+    return project
+
+
+@pytest.fixture
+def labels(project):
+    return {label.name: label for label in project.labels.all()}
+
+
+@pytest.fixture
+def other_label(db):
+    """A label of another project."""
+    other = Project.objects.create(name="Another project")
+    return Label.objects.create(project=other, name="Tumour", colour="#000000")
+
+
+@pytest.fixture
+def slides(slides_root, db):
+    """Two registered slides, registered with their real size; the files stay small."""
+    made = []
+    for i, name in enumerate(["CASE-01-A.tiff", "CASE-01-B.tiff"]):
+        slide = factories.slide_create(slides_root, name, width=300, height=200, seed=i)
+        slide.width, slide.height, slide.mpp_x, slide.mpp_y = WIDTH, HEIGHT, 0.25, 0.25
+        slide.save()
+        made.append(slide)
+    return made
+
+
+@pytest.fixture
+def slide(slides):
+    return slides[0]
+
+
+@pytest.fixture
+def task(project, admin_user):
+    return Task.objects.create(project=project, name="Round 1", created_by=admin_user)
+
+
+@pytest.fixture
+def assignment(task, slides, annotator, admin_user):
+    annotator.groups.add(Group.objects.get(name="Annotator"))
+    return task_services.assignment_create(
+        task=task, assignee=annotator, slides=slides, actor=admin_user
+    )
+
+
+@pytest.fixture
+def second_annotator(db):
+    user = factories.user_create("second")
+    user.groups.add(Group.objects.get(name="Annotator"))
+    return user
+
+
+@pytest.fixture
+def second_assignment(task, slides, second_annotator, admin_user):
+    return task_services.assignment_create(
+        task=task, assignee=second_annotator, slides=slides, actor=admin_user
+    )
+
+
+@pytest.fixture
+def manager(db):
+    user = factories.user_create("manager", is_staff=True)
+    user.groups.add(Group.objects.get(name="Project manager"))
+    return user
+
+
+@pytest.fixture
+def make_annotation(slide, assignment, labels):
+    """Create an annotation through the service, by the assignee unless told otherwise."""
+
+    def make(geometry=None, *, label="Tumour", kind="polygon", on=None, **extra):
+        on = on or assignment
+        annotation, _ = services.annotation_create(
+            slide=extra.pop("slide", slide),
+            assignment=on,
+            author=on.assignee,
+            label=labels[label] if isinstance(label, str) else label,
+            kind=kind,
+            geometry=geometry or square(100, 100),
+            **extra,
+        )
+        return annotation
+
+    return make
+
+
+def counts() -> tuple[int, int, int]:
+    """Rows of annotations, revisions and cells: a refused request changes none."""
+    return (
+        Annotation.objects.count(),
+        AnnotationRevision.objects.count(),
+        AnnotationCell.objects.count(),
+    )
+
+
+def cells_of(slide) -> dict:
+    """The slide's non-empty cells as {(assignment, label, gx, gy): (count, area)}."""
+    return {
+        (c.assignment_id, c.label_id, c.gx, c.gy): (c.count, round(c.area_px, 2))
+        for c in AnnotationCell.objects.filter(slide=slide, count__gt=0)
+    }
