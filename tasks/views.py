@@ -18,10 +18,41 @@ from tasks.permissions import (
 )
 
 SLIDES_PER_PAGE = 24
+# Reversed in place of an annotation id, then cut off, to give the editor the URL prefix.
+_ID_PLACEHOLDER = 999999999
 
 
 def _work_url(item: AssignmentSlide) -> str:
     return reverse("tasks:work", args=[item.assignment_id, item.slide_id])
+
+
+def _editor_config(item: AssignmentSlide, labels) -> dict:
+    """Settings of the annotation editor, in the shape docs/annotations-spec.md gives."""
+    slide = item.slide
+    one = reverse("annotations:annotation", args=[_ID_PLACEHOLDER])
+    return {
+        "slideId": slide.pk,
+        "assignmentId": item.assignment_id,
+        "readOnly": not item.assignment.is_open,
+        "mpp": slide.mpp,
+        "width": slide.width,
+        "height": slide.height,
+        "labels": [
+            {
+                "id": label.pk,
+                "name": label.name,
+                "colour": label.colour,
+                "shortcut": label.shortcut,
+                "description": label.description,
+            }
+            for label in labels
+        ],
+        "urls": {
+            "annotations": reverse("annotations:slide_annotations", args=[slide.pk]),
+            "stats": reverse("annotations:slide_stats", args=[slide.pk]),
+            "annotation": one[: one.rindex(str(_ID_PLACEHOLDER))],
+        },
+    }
 
 
 @require_GET
@@ -74,11 +105,13 @@ def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
     if item.assignment.is_open:
         services.work_open(item=item)
     position, count = selectors.position_in(item)
+    labels = list(item.assignment.task.project.labels.active())
     context = {
         "item": item,
         "assignment": item.assignment,
         "task": item.assignment.task,
-        "labels": item.assignment.task.project.labels.active(),
+        "labels": labels,
+        "editor_config": _editor_config(item, labels),
         "position": position,
         "count": count,
         "next_item": selectors.next_slide_in(item.assignment, item),

@@ -1,0 +1,323 @@
+/*
+ * Draws the annotations on two <canvas> elements over OpenSeadragon's: a base layer with
+ * everything loaded (one fill and one stroke per label and frame, culled by bounding box,
+ * shapes under a pixel drawn as dots) and a top layer for the selection, handles and the
+ * shape being drawn, which repaints on every pointer move without touching the base layer.
+ * While the view animates and a full frame is slow, the base layer is the last full frame
+ * moved with the view, and is drawn again once the animation stops.
+ */
+
+const SLOW_FRAME_MS = 30;
+const POINT_RADIUS = 5;
+
+export class Overlay {
+  constructor(viewer, editor) {
+    this.viewer = viewer;
+    this.editor = editor;
+    this.base = this.makeCanvas("annotation-layer");
+    this.top = this.makeCanvas("annotation-layer annotation-layer-top");
+    this.cache = document.createElement("canvas");
+    this.cacheMatrix = null;
+    this.matrix = { a: 1, b: 0, c: 0, d: 1, e: 0, f: 0 };
+    this.scale = 1;
+    this.width = 0;
+    this.height = 0;
+    this.dpr = 1;
+    this.frame = null;
+    this.baseDirty = false;
+    this.topDirty = false;
+    this.animating = false;
+    this.lastBaseMs = 0;
+    this.drawnCount = 0;
+    this.frames = 0;
+    this.drawTop = () => {};
+    this.afterBase = [];
+    viewer.canvas.append(this.base, this.top);
+    viewer.addHandler("animation", () => {
+      this.animating = true;
+      this.requestAll();
+    });
+    viewer.addHandler("animation-finish", () => {
+      this.animating = false;
+      this.requestAll();
+    });
+    for (const name of ["open", "resize", "rotate", "flip"]) {
+      viewer.addHandler(name, () => this.requestAll());
+    }
+  }
+
+  makeCanvas(className) {
+    const canvas = document.createElement("canvas");
+    canvas.className = className;
+    canvas.setAttribute("aria-hidden", "true");
+    return canvas;
+  }
+
+  requestAll() {
+    this.baseDirty = true;
+    this.topDirty = true;
+    this.schedule();
+  }
+
+  requestBase() {
+    this.baseDirty = true;
+    this.schedule();
+  }
+
+  requestTop() {
+    this.topDirty = true;
+    this.schedule();
+  }
+
+  /** Call back once the next full base frame has been drawn. */
+  whenDrawn(callback) {
+    this.afterBase.push(callback);
+    this.requestBase();
+  }
+
+  schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.draw());
+  }
+
+  draw() {
+    this.frame = null;
+    if (!this.updateMatrix()) return;
+    this.fitCanvases();
+    if (this.baseDirty) {
+      this.baseDirty = false;
+      if (this.animating && this.lastBaseMs > SLOW_FRAME_MS && this.cacheMatrix) {
+        this.blitCache();
+      } else {
+        this.renderBase();
+        const callbacks = this.afterBase.splice(0);
+        for (const callback of callbacks) callback();
+      }
+    }
+    if (this.topDirty) {
+      this.topDirty = false;
+      const ctx = this.top.getContext("2d");
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, this.top.width, this.top.height);
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      this.drawTop(ctx, this);
+    }
+  }
+
+  /** The affine map from slide pixels to CSS pixels of the viewer element; false before open. */
+  updateMatrix() {
+    const item = this.viewer.world.getItemAt(0);
+    if (!item) return false;
+    const P = window.OpenSeadragon.Point;
+    const unit = 1024;
+    const o = item.imageToViewerElementCoordinates(new P(0, 0));
+    const x = item.imageToViewerElementCoordinates(new P(unit, 0));
+    const y = item.imageToViewerElementCoordinates(new P(0, unit));
+    this.matrix = {
+      a: (x.x - o.x) / unit,
+      b: (x.y - o.y) / unit,
+      c: (y.x - o.x) / unit,
+      d: (y.y - o.y) / unit,
+      e: o.x,
+      f: o.y,
+    };
+    this.scale = Math.hypot(this.matrix.a, this.matrix.b);
+    return true;
+  }
+
+  fitCanvases() {
+    const element = this.viewer.canvas;
+    const width = element.clientWidth;
+    const height = element.clientHeight;
+    const dpr = window.devicePixelRatio || 1;
+    if (width === this.width && height === this.height && dpr === this.dpr) return;
+    this.width = width;
+    this.height = height;
+    this.dpr = dpr;
+    for (const canvas of [this.base, this.top, this.cache]) {
+      canvas.width = Math.round(width * dpr);
+      canvas.height = Math.round(height * dpr);
+    }
+    this.cacheMatrix = null;
+  }
+
+  toScreen(x, y) {
+    const m = this.matrix;
+    return [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f];
+  }
+
+  toImage(sx, sy) {
+    const m = this.matrix;
+    const det = m.a * m.d - m.b * m.c;
+    const dx = sx - m.e;
+    const dy = sy - m.f;
+    return [(m.d * dx - m.c * dy) / det, (-m.b * dx + m.a * dy) / det];
+  }
+
+  /** Slide pixels under a pointer event. */
+  eventToImage(event) {
+    const rect = this.viewer.canvas.getBoundingClientRect();
+    return this.toImage(event.clientX - rect.left, event.clientY - rect.top);
+  }
+
+  /** The bounding box in slide pixels of what the viewer shows. */
+  viewBox() {
+    const corners = [
+      this.toImage(0, 0),
+      this.toImage(this.width, 0),
+      this.toImage(0, this.height),
+      this.toImage(this.width, this.height),
+    ];
+    const xs = corners.map((c) => c[0]);
+    const ys = corners.map((c) => c[1]);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+  }
+
+  /** Add rings (flat arrays of slide px) to a path in screen px, dropping sub-pixel steps. */
+  addRings(path, rings, close) {
+    const { a, b, c, d, e, f } = this.matrix;
+    for (const ring of rings) {
+      const n = ring.length;
+      let lastX = a * ring[0] + c * ring[1] + e;
+      let lastY = b * ring[0] + d * ring[1] + f;
+      path.moveTo(lastX, lastY);
+      for (let i = 2; i < n; i += 2) {
+        const x = a * ring[i] + c * ring[i + 1] + e;
+        const y = b * ring[i] + d * ring[i + 1] + f;
+        if (i < n - 2 && Math.abs(x - lastX) < 0.75 && Math.abs(y - lastY) < 0.75) continue;
+        path.lineTo(x, y);
+        lastX = x;
+        lastY = y;
+      }
+      if (close) path.closePath();
+    }
+  }
+
+  addPoint(path, x, y, radius = POINT_RADIUS) {
+    const [sx, sy] = this.toScreen(x, y);
+    path.moveTo(sx + radius, sy);
+    path.arc(sx, sy, radius, 0, 2 * Math.PI);
+  }
+
+  /** Add a feature's shape to the paths of its label; return false when it is culled. */
+  addFeature(group, feature, box) {
+    const [x0, y0, x1, y1] = feature.bbox;
+    if (x0 > box[2] || x1 < box[0] || y0 > box[3] || y1 < box[1]) return false;
+    const type = feature.geometry.type;
+    if (type === "Point") {
+      this.addPoint(group.points, x0, y0);
+    } else if (Math.max(x1 - x0, y1 - y0) * this.scale < 1.5) {
+      const [sx, sy] = this.toScreen((x0 + x1) / 2, (y0 + y1) / 2);
+      group.dots.rect(sx - 1, sy - 1, 2, 2);
+    } else if (type === "LineString") {
+      this.addRings(group.lines, feature.rings, false);
+    } else {
+      this.addRings(group.areas, feature.rings, true);
+    }
+    return true;
+  }
+
+  renderBase() {
+    const started = performance.now();
+    const { editor } = this;
+    const display = editor.display;
+    const ctx = this.cache.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.cache.width, this.cache.height);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const box = this.viewBox();
+    const groups = new Map();
+    const groupOf = (labelId) => {
+      let group = groups.get(labelId);
+      if (!group) {
+        group = { areas: new Path2D(), lines: new Path2D(), points: new Path2D(), dots: new Path2D() };
+        groups.set(labelId, group);
+      }
+      return group;
+    };
+    let drawn = 0;
+    const { store } = editor;
+    if (store.reduced) this.drawClusters(ctx, store.clusters, display);
+    for (const feature of store.features.values()) {
+      if (feature.deleted || display.hidden.has(feature.labelId)) continue;
+      if (feature.uuid === editor.selected) continue;
+      if (store.reduced && !feature.touched) continue;
+      if (this.addFeature(groupOf(feature.labelId), feature, box)) drawn += 1;
+    }
+    ctx.lineJoin = "round";
+    for (const [labelId, group] of groups) {
+      const colour = editor.colourOf(labelId);
+      ctx.fillStyle = colour;
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = display.lineWidth;
+      ctx.globalAlpha = display.opacity;
+      ctx.fill(group.areas);
+      ctx.globalAlpha = 1;
+      ctx.stroke(group.areas);
+      ctx.stroke(group.lines);
+      ctx.fill(group.dots);
+      ctx.fill(group.points);
+      ctx.strokeStyle = "#fff";
+      ctx.lineWidth = 1.5;
+      ctx.stroke(group.points);
+    }
+    this.cacheMatrix = { ...this.matrix };
+    this.drawnCount = drawn;
+    this.frames += 1;
+    this.blit(1, 0, 0, 1, 0, 0);
+    this.lastBaseMs = performance.now() - started;
+  }
+
+  drawClusters(ctx, clusters, display) {
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    const most = Math.max(1, ...clusters.map((cell) => cell.count));
+    for (const cell of clusters) {
+      if (cell.labelId != null && display.hidden.has(cell.labelId)) continue;
+      const path = new Path2D();
+      this.addRings(path, cell.rings, true);
+      ctx.fillStyle = cell.colour;
+      ctx.globalAlpha = 0.15 + 0.55 * Math.sqrt(cell.count / most);
+      ctx.fill(path);
+      ctx.globalAlpha = 1;
+      const [x0, y0, x1, y1] = cell.bbox;
+      if ((x1 - x0) * this.scale > 28) {
+        const [sx, sy] = this.toScreen((x0 + x1) / 2, (y0 + y1) / 2);
+        ctx.fillStyle = "#fff";
+        ctx.strokeStyle = "rgba(0, 0, 0, 0.6)";
+        ctx.lineWidth = 3;
+        ctx.strokeText(String(cell.count), sx, sy);
+        ctx.fillText(String(cell.count), sx, sy);
+      }
+    }
+  }
+
+  /** Copy the cache to the base layer, moved from the view it was drawn for to this one. */
+  blitCache() {
+    const m = this.matrix;
+    const k = this.cacheMatrix;
+    const det = k.a * k.d - k.b * k.c;
+    // R = M · K⁻¹ on the linear part; the offset follows from R · K(0) + t = M(0).
+    const ia = k.d / det;
+    const ib = -k.b / det;
+    const ic = -k.c / det;
+    const id = k.a / det;
+    const ra = m.a * ia + m.c * ib;
+    const rb = m.b * ia + m.d * ib;
+    const rc = m.a * ic + m.c * id;
+    const rd = m.b * ic + m.d * id;
+    const re = m.e - (ra * k.e + rc * k.f);
+    const rf = m.f - (rb * k.e + rd * k.f);
+    this.blit(ra, rb, rc, rd, re * this.dpr, rf * this.dpr);
+    // Draw a real frame once the view rests.
+    this.baseDirty = !this.animating;
+  }
+
+  blit(a, b, c, d, e, f) {
+    const ctx = this.base.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.base.width, this.base.height);
+    ctx.setTransform(a, b, c, d, e, f);
+    ctx.drawImage(this.cache, 0, 0);
+  }
+}
