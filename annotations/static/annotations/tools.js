@@ -40,8 +40,13 @@ const CLOSE_PX = 9;
 const MAX_HANDLES = 1500;
 const MERGEABLE = new Set(["polygon", "freehand", "brush"]);
 
+const NOT_TYPED = new Set(["button", "checkbox", "radio", "range", "color", "reset", "submit"]);
+
+/** Whether keys go to a field the user types in (a radio or a slider takes no letters). */
 function isEditable(target) {
-  return target instanceof Element && target.closest("input, textarea, select, [contenteditable]");
+  if (!(target instanceof Element)) return false;
+  if (target instanceof HTMLInputElement) return !NOT_TYPED.has(target.type);
+  return Boolean(target.closest("textarea, select, [contenteditable]"));
 }
 
 /** The rings of a geometry that can be edited vertex by vertex, with where they live. */

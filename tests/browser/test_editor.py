@@ -1,0 +1,419 @@
+"""The annotation editor in a real browser: drawing, editing, undo, autosave, offline, conflicts.
+
+Shapes are drawn with the mouse at level-0 slide positions, which the editor turns into screen
+positions (window.wsi2mlEditor.toScreen); what was stored is read back through the ORM.
+"""
+
+import pytest
+from django.db.models import F
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from annotations import services as annotation_services
+from annotations.models import Annotation
+from tasks import services
+from tasks.models import Label, Project, Task
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# CMU-1-Small-Region.svs is 2220 × 2967 px at 0.499 µm/px.
+MPP = 0.499
+LABELS = [
+    ("Tumour", "#d62728"),
+    ("Stroma", "#2ca02c"),
+    ("Necrosis", "#1f77b4"),
+    ("Lymphocyte", "#9467bd"),
+    ("Mitosis", "#ff7f0e"),
+    ("Fat", "#8c564b"),
+]
+
+PIXEL_AT = """([x, y]) => {
+  const [cx, cy] = window.wsi2mlEditor.toScreen(x, y);
+  for (const canvas of [...document.querySelectorAll('.annotation-layer')].reverse()) {
+    const rect = canvas.getBoundingClientRect();
+    const scale = canvas.width / rect.width;
+    const data = canvas.getContext('2d').getImageData(
+      Math.round((cx - rect.left) * scale), Math.round((cy - rect.top) * scale), 1, 1).data;
+    if (data[3] > 0) return [...data];
+  }
+  return [0, 0, 0, 0];
+}"""
+
+
+@pytest.fixture
+def project(db):
+    project = Project.objects.create(name="Breast")
+    for order, (name, colour) in enumerate(LABELS):
+        Label.objects.create(project=project, name=name, colour=colour, order=order)
+    return project
+
+
+@pytest.fixture
+def assignment(project, cmu_slide, annotator, admin_user):
+    task = Task.objects.create(project=project, name="Outline tumour")
+    return services.assignment_create(
+        task=task, assignee=annotator, slides=[cmu_slide], actor=admin_user
+    )
+
+
+def label(name: str) -> Label:
+    return Label.objects.get(name=name)
+
+
+def work_url(assignment) -> str:
+    slide_id = assignment.assignment_slides.get().slide_id
+    return reverse("tasks:work", args=[assignment.pk, slide_id])
+
+
+def open_editor(log_in, user, assignment) -> Page:
+    page = log_in(user, work_url(assignment))
+    page.wait_for_function("() => document.body.dataset.annotationsReady === '1'")
+    return page
+
+
+def reload(page: Page) -> None:
+    page.reload()
+    page.wait_for_function("() => document.body.dataset.annotationsReady === '1'")
+
+
+def at(page: Page, x: float, y: float) -> tuple[float, float]:
+    """Screen position of level-0 slide pixel (x, y)."""
+    return tuple(page.evaluate("([x, y]) => window.wsi2mlEditor.toScreen(x, y)", [x, y]))
+
+
+def summary(page: Page) -> dict:
+    return page.evaluate("() => window.wsi2mlEditor.summary()")
+
+
+def pixel(page: Page, x: float, y: float) -> list[int]:
+    return page.evaluate(PIXEL_AT, [x, y])
+
+
+def wait_saved(page: Page) -> None:
+    page.wait_for_function(
+        "() => document.body.dataset.saveState === 'saved'"
+        " && window.wsi2mlEditor.summary().queued === 0"
+    )
+
+
+def click(page: Page, x: float, y: float) -> None:
+    page.mouse.click(*at(page, x, y))
+
+
+def drag(page: Page, points, steps: int = 4) -> None:
+    page.mouse.move(*at(page, *points[0]))
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*at(page, *point), steps=steps)
+    page.mouse.up()
+
+
+def draw_polygon(page: Page, points) -> None:
+    page.keyboard.press("p")
+    for point in points[:-1]:
+        click(page, *point)
+    page.mouse.dblclick(*at(page, *points[-1]))
+
+
+def bbox(annotation: Annotation) -> tuple[float, float, float, float]:
+    return annotation.x0, annotation.y0, annotation.x1, annotation.y1
+
+
+def near(actual, expected, tolerance: float = 12) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=True))
+
+
+def colour_of(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def test_draw_every_kind_erase_and_reload(log_in, annotator, assignment, problems, artifacts):
+    page = open_editor(log_in, annotator, assignment)
+
+    # 1: Tumour polygon.
+    draw_polygon(page, [(300, 300), (800, 300), (800, 700), (300, 700)])
+    # 2: Stroma freehand loop.
+    page.keyboard.press("2")
+    page.keyboard.press("l")
+    drag(page, [(1100, 300), (1500, 300), (1500, 700), (1100, 700), (1100, 320)])
+    # 3: Necrosis rectangle.
+    page.keyboard.press("3")
+    page.get_by_role("button", name="Rectangle").click()
+    drag(page, [(300, 1000), (900, 1400)])
+    # 4: Lymphocyte ellipse.
+    page.get_by_text("Lymphocyte").first.click()
+    page.keyboard.press("o")
+    drag(page, [(1100, 1000), (1600, 1300)])
+    # 5: Mitosis point.
+    page.keyboard.press("5")
+    page.keyboard.press("x")
+    click(page, 500, 1800)
+    # 6: Fat brush stroke, 40 screen px wide.
+    page.keyboard.press("6")
+    page.keyboard.press("b")
+    drag(page, [(1000, 1800), (1400, 1800), (1400, 2000)])
+    wait_saved(page)
+
+    # Erase a band across the middle of the rectangle (nothing selected: what is under it).
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    drag(page, [(250, 1200), (950, 1200)], steps=8)
+    wait_saved(page)
+    page.screenshot(path=artifacts / "editor-every-kind.png")
+
+    stored = {a.label.name: a for a in Annotation.objects.filter(is_deleted=False)}
+    assert {name: a.kind for name, a in stored.items()} == {
+        "Tumour": "polygon",
+        "Stroma": "freehand",
+        "Necrosis": "polygon",  # a rectangle cut in two is no longer a rectangle
+        "Lymphocyte": "ellipse",
+        "Mitosis": "point",
+        "Fat": "brush",
+    }
+    assert near(bbox(stored["Tumour"]), (300, 300, 800, 700))
+    assert near(bbox(stored["Stroma"]), (1100, 300, 1500, 700))
+    assert near(bbox(stored["Lymphocyte"]), (1100, 1000, 1600, 1300))
+    assert near(stored["Mitosis"].geometry["coordinates"], (500, 1800))
+    assert stored["Lymphocyte"].vertex_count >= 64
+    necrosis = stored["Necrosis"]
+    assert necrosis.geometry["type"] == "MultiPolygon"  # two halves left by the eraser
+    assert near(bbox(necrosis), (300, 1000, 900, 1400))
+    assert 0.5 * 600 * 400 < necrosis.area_px < 0.95 * 600 * 400
+    fat = stored["Fat"]
+    assert fat.x0 < 1000 and fat.x1 > 1400 and fat.y1 > 2000
+    assert fat.area_px > 0
+
+    reload(page)
+    assert summary(page)["features"] == 6
+    assert summary(page)["drawnCount"] == 6
+    page.screenshot(path=artifacts / "editor-after-reload.png")
+    # The overlay shows each label's colour inside its shape (fill blended with the slide).
+    for name, (x, y) in {"Tumour": (550, 500), "Lymphocyte": (1350, 1150)}.items():
+        red, green, blue, alpha = pixel(page, x, y)
+        want = colour_of(dict(LABELS)[name])
+        assert alpha > 0
+        assert max(abs(c - w) for c, w in zip((red, green, blue), want, strict=True)) < 30
+    assert pixel(page, 600, 1200)[3] == 0  # erased
+
+    # Statistics per label: one annotation each, areas in µm².
+    table = page.locator("#label-table")
+    expect(table.locator("[data-label-id]").filter(has_text="Tumour")).to_contain_text("1")
+    expect(page.locator("#stats-total")).to_have_text("6")
+    tumour_um2 = round(500 * 400 * MPP * MPP)
+    expect(table.locator("[data-label-id]").filter(has_text="Tumour")).to_contain_text(
+        f"{tumour_um2:,} µm²"
+    )
+    assert problems == []
+
+
+def test_move_edit_vertex_undo_redo_delete_restore(log_in, annotator, assignment, problems):
+    page = open_editor(log_in, annotator, assignment)
+    draw_polygon(page, [(400, 400), (800, 400), (800, 800), (400, 800)])
+    wait_saved(page)
+    annotation = Annotation.objects.get()
+
+    # Drag the corner at (800, 800) to (1000, 1000).
+    page.keyboard.press("v")
+    click(page, 600, 600)
+    drag(page, [(800, 800), (1000, 1000)])
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert [1000, 1000] in annotation.geometry["coordinates"][0]
+    assert annotation.version == 2
+
+    # Undo puts the corner back, redo moves it again.
+    page.keyboard.press("Control+z")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert near(bbox(annotation), (400, 400, 800, 800), 0.5)
+    page.get_by_role("button", name="Redo").click()
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert near(bbox(annotation), (400, 400, 1000, 1000), 0.5)
+
+    # Insert a corner by dragging an edge midpoint, delete it with Alt-click.
+    drag(page, [(600, 400), (600, 300)])
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert [600, 300] in annotation.geometry["coordinates"][0]
+    page.keyboard.down("Alt")
+    click(page, 600, 300)
+    page.keyboard.up("Alt")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert [600, 300] not in annotation.geometry["coordinates"][0]
+
+    # Move the whole shape by 100 px right.
+    drag(page, [(600, 600), (700, 600)])
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert near(bbox(annotation), (500, 400, 1100, 1000), 2)
+
+    # Delete with the key, restore with undo.
+    page.keyboard.press("Delete")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert annotation.is_deleted
+    assert summary(page)["features"] == 0
+    page.get_by_role("button", name="Undo").click()
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert not annotation.is_deleted
+    assert summary(page)["features"] == 1
+
+    # Undo of a create deletes; redo brings it back.
+    for _ in range(6):
+        page.keyboard.press("Control+z")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert annotation.is_deleted
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+    page.keyboard.press("Control+y")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert not annotation.is_deleted
+    assert problems == []
+
+
+def test_label_and_comment_in_the_panel(log_in, annotator, assignment, problems):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("g")
+    drag(page, [(300, 300), (700, 600)])
+    wait_saved(page)
+
+    page.get_by_label("Label", exact=True).select_option("Stroma")
+    page.get_by_label("Comment").fill("Check with a second reader")
+    page.get_by_label("Name").click()
+    wait_saved(page)
+    annotation = Annotation.objects.get()
+    assert annotation.label.name == "Stroma"
+    assert annotation.comment == "Check with a second reader"
+
+    page.evaluate("() => document.activeElement.blur()")
+    page.keyboard.press("Escape")
+    expect(page.locator("#selected-annotation")).to_be_hidden()
+    page.locator("#annotation-list").get_by_role("button").first.click()
+    expect(page.locator("#selected-annotation")).to_be_visible()
+    expect(page.get_by_label("Comment")).to_have_value("Check with a second reader")
+    assert problems == []
+
+
+def test_completed_assignment_is_read_only(
+    log_in, annotator, assignment, cmu_slide, admin_user, problems, artifacts
+):
+    annotation_services.annotation_create(
+        slide=cmu_slide,
+        assignment=assignment,
+        author=annotator,
+        label=label("Tumour"),
+        kind="rectangle",
+        geometry={
+            "type": "Polygon",
+            "coordinates": [[[300, 300], [700, 300], [700, 600], [300, 600], [300, 300]]],
+        },
+    )
+    services.assignment_close(assignment=assignment, actor=admin_user)
+    page = open_editor(log_in, annotator, assignment)
+
+    expect(page.locator("#read-only-notice")).to_contain_text("Read-only")
+    expect(page.get_by_role("button", name="Polygon")).to_have_count(0)
+    assert summary(page)["features"] == 1
+    page.keyboard.press("p")
+    assert summary(page)["tool"] == "select"
+    click(page, 500, 450)
+    expect(page.locator("#selected-annotation")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete annotation")).to_be_disabled()
+    page.keyboard.press("Delete")
+    page.screenshot(path=artifacts / "editor-read-only.png")
+    assert Annotation.objects.filter(is_deleted=False).count() == 1
+    assert problems == []
+
+
+def test_offline_changes_are_queued_then_saved(log_in, annotator, assignment, problems, artifacts):
+    page = open_editor(log_in, annotator, assignment)
+    page.context.set_offline(True)
+    page.keyboard.press("g")
+    drag(page, [(300, 300), (700, 600)])
+    page.keyboard.press("x")
+    click(page, 1000, 1000)
+
+    expect(page.locator("#save-state")).to_have_text("Offline – 2 changes queued")
+    assert page.evaluate("() => document.body.dataset.saveState") == "offline"
+    page.screenshot(path=artifacts / "editor-offline.png")
+    assert Annotation.objects.count() == 0
+
+    page.context.set_offline(False)
+    expect(page.locator("#save-state")).to_have_text("Saved")
+    assert sorted(Annotation.objects.values_list("kind", flat=True)) == ["point", "rectangle"]
+    assert problems == []
+
+
+def test_outbox_survives_a_reload_while_the_server_is_down(log_in, annotator, assignment):
+    page = open_editor(log_in, annotator, assignment)
+    page.route("**/api/slides/*/annotations", lambda route: route.abort())
+    page.keyboard.press("g")
+    drag(page, [(300, 300), (700, 600)])
+    expect(page.locator("#save-state")).to_contain_text("queued")
+
+    page.unroute("**/api/slides/*/annotations")
+    page.route(
+        "**/api/slides/*/annotations",
+        lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
+    )
+    page.once("dialog", lambda dialog: dialog.accept())  # beforeunload: changes not saved
+    reload(page)
+    assert summary(page)["features"] == 1  # shown from the outbox
+    assert Annotation.objects.count() == 0
+
+    page.unroute("**/api/slides/*/annotations")
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#save-state")).to_have_text("Saved")
+    assert Annotation.objects.get().kind == "rectangle"
+
+
+def test_a_conflict_asks_whose_version_to_keep(log_in, annotator, assignment, problems, artifacts):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("g")
+    drag(page, [(300, 300), (700, 600)])
+    wait_saved(page)
+    annotation = Annotation.objects.get()
+    # Someone else saves a newer version meanwhile.
+    Annotation.objects.filter(pk=annotation.pk).update(version=F("version") + 1, comment="Theirs")
+
+    page.get_by_label("Comment").fill("Mine")
+    page.get_by_label("Name").click()
+    dialog = page.get_by_role("dialog", name="This annotation was changed elsewhere")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Theirs")
+    page.screenshot(path=artifacts / "editor-conflict.png")
+    dialog.get_by_role("button", name="Keep mine").click()
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert annotation.comment == "Mine"
+    assert annotation.version == 3
+
+    # Again, and this time take the server's version.
+    Annotation.objects.filter(pk=annotation.pk).update(
+        version=F("version") + 1, comment="Theirs again"
+    )
+    page.get_by_label("Comment").fill("Mine again")
+    page.get_by_label("Name").click()
+    dialog.get_by_role("button", name="Take the server's version").click()
+    wait_saved(page)
+    expect(page.get_by_label("Comment")).to_have_value("Theirs again")
+    annotation.refresh_from_db()
+    assert annotation.comment == "Theirs again"
+    assert problems == []
+
+
+def test_ruler_and_shortcut_help(log_in, annotator, assignment, problems):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("m")
+    drag(page, [(200, 500), (1200, 500)])
+    assert summary(page)["ruler"] == f"{1000 * MPP:.1f} µm"
+    assert Annotation.objects.count() == 0
+
+    page.keyboard.press("?")
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_dialog).to_contain_text("Freehand region")
+    assert problems == []
