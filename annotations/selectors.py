@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from string import Template
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, QuerySet, Sum
 
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
@@ -140,31 +141,41 @@ def _filtered(queryset: QuerySet, label_ids: Sequence[int], assignment_id: int |
     return queryset
 
 
-_FEATURE_SQL = """
-SELECT json_build_object(
-    'type', 'Feature', 'id', a.id, 'geometry', a.geometry,
-    'properties', json_build_object(
-        'uuid', a.uuid, 'kind', a.kind,
-        'label', json_build_object('id', l.id, 'name', l.name, 'colour', l.colour),
-        'assignment', a.assignment_id, 'author', u.{username}, 'version', a.version,
-        'name', a.name, 'comment', a.comment,
-        'area_px', a.area_px, 'area_um2', a.area_um2,
-        'length_px', a.length_px, 'length_um', a.length_um, 'deleted', a.is_deleted,
-        'updated_at', to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    )
-)::text
-FROM {annotation} a
-JOIN {label} l ON l.id = a.label_id
-JOIN {user} u ON u.id = a.author_id
+# One Feature's JSON text per row, equal to json.dumps(annotation_feature(a)) once parsed.
+# Plain concatenation: json_build_object took twice as long. Strings go through to_json() to
+# be escaped; nullable numbers through COALESCE, since || with NULL gives NULL.
+_FEATURE_SQL = Template("""
+SELECT '{"type": "Feature", "id": ' || a.id
+    || ', "geometry": ' || a.geometry::text
+    || ', "properties": {"uuid": "' || a.uuid::text
+    || '", "kind": ' || to_json(a.kind)::text
+    || ', "label": {"id": ' || l.id || ', "name": ' || to_json(l.name)::text
+    || ', "colour": ' || to_json(l.colour)::text
+    || '}, "assignment": ' || a.assignment_id
+    || ', "author": ' || to_json(u.${username})::text
+    || ', "version": ' || a.version
+    || ', "name": ' || to_json(a.name)::text
+    || ', "comment": ' || to_json(a.comment)::text
+    || ', "area_px": ' || a.area_px
+    || ', "area_um2": ' || COALESCE(a.area_um2::text, 'null')
+    || ', "length_px": ' || a.length_px
+    || ', "length_um": ' || COALESCE(a.length_um::text, 'null')
+    || ', "deleted": ' || CASE WHEN a.is_deleted THEN 'true' ELSE 'false' END
+    || ', "updated_at": "'
+    || to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    || '"}}'
+FROM ${annotation} a
+JOIN ${label} l ON l.id = a.label_id
+JOIN ${user} u ON u.id = a.author_id
 WHERE a.slide_id = %s AND NOT a.is_deleted
   AND box(point(a.x0, a.y0), point(a.x1, a.y1)) && box(point(%s, %s), point(%s, %s))
-"""
+""")
 
 
 def _features_postgresql(user, slide, bbox, label_ids, assignment_id, limit) -> list[str]:
     User = get_user_model()
     quote = connection.ops.quote_name
-    sql = _FEATURE_SQL.format(
+    sql = _FEATURE_SQL.substitute(
         username=quote(User._meta.get_field(User.USERNAME_FIELD).column),
         annotation=quote(Annotation._meta.db_table),
         label=quote(Label._meta.db_table),
@@ -184,7 +195,11 @@ def _features_postgresql(user, slide, bbox, label_ids, assignment_id, limit) -> 
     # No ORDER BY: sorting would read every match before the limit could stop the scan.
     sql += " LIMIT %s"
     params.append(limit)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The planner cannot estimate how many boxes overlap, and picks a bitmap scan, which
+        # reads every match in the index before LIMIT applies (17 ms for 200,000 boxes); a
+        # plain index scan stops at the limit.
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
@@ -214,47 +229,61 @@ def annotation_cells_in_box(
         slide=slide, gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0
     )
     rows = (
-        _filtered(visible_to(cells, user), label_ids, assignment_id)
+        _filtered(_visible_cells(cells, user), label_ids, assignment_id)
         .annotate(mx=F("gx") / k, my=F("gy") / k)
-        .values("mx", "my", "label_id")
+        .values_list("mx", "my", "label_id")
         .annotate(n=Sum("count"))
         .order_by()
     )
     merged: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
-    for row in rows:
-        merged[row["mx"], row["my"]][row["label_id"]] = row["n"]
-    labels = {label.pk: label for label in Label.objects.filter(pk__in=_label_ids(merged))}
+    for mx, my, label_id, n in _raw_rows(rows):
+        merged[mx, my][label_id] = int(n)
+    labels = {
+        label.pk: json.dumps(label_json(label))
+        for label in Label.objects.filter(pk__in=_label_ids(merged))
+    }
     features = [
-        json.dumps(_cell_feature(slide, mx, my, k * size, counts, labels))
+        _cell_feature(slide, mx, my, k * size, counts, labels)
         for (mx, my), counts in sorted(merged.items())
     ]
     total = sum(n for counts in merged.values() for n in counts.values())
     return Viewport(reduced=True, features=features, total=total, cell_size=k * size)
 
 
+def _raw_rows(queryset: QuerySet) -> list[tuple]:
+    """Run the queryset's SQL as it is: the ORM's per-value converters cost more than the
+    query for the thousands of rows of a whole slide."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _visible_cells(cells: QuerySet, user: AbstractBaseUser) -> QuerySet:
+    """visible_to() for cells, with the user's few assignment ids read first: no join."""
+    if user_sees_all_annotations(user):
+        return cells
+    return cells.filter(assignment_id__in=list(user.assignments.values_list("pk", flat=True)))
+
+
 def _label_ids(merged: dict) -> set[int]:
     return {label_id for counts in merged.values() for label_id in counts}
 
 
-def _cell_feature(slide, mx, my, span, counts, labels) -> dict:
+def _cell_feature(slide, mx, my, span, counts, labels) -> str:
+    """One merged cell's Feature as JSON text (written by hand: thousands per answer)."""
     x0, y0 = mx * span, my * span
     x1, y1 = x0 + span, y0 + span
     if slide.width and slide.height:
         x1, y1 = min(x1, slide.width), min(y1, slide.height)
     dominant = max(counts, key=lambda label_id: (counts[label_id], -label_id))
-    return {
-        "type": "Feature",
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
-        },
-        "properties": {
-            "cluster": True,
-            "count": sum(counts.values()),
-            "label": label_json(labels.get(dominant)),
-            "counts": {str(label_id): n for label_id, n in sorted(counts.items())},
-        },
-    }
+    ring = f"[[{x0}, {y0}], [{x1}, {y0}], [{x1}, {y1}], [{x0}, {y1}], [{x0}, {y0}]]"
+    per_label = ", ".join(f'"{label_id}": {n}' for label_id, n in sorted(counts.items()))
+    return (
+        f'{{"type": "Feature", "geometry": {{"type": "Polygon", "coordinates": [{ring}]}}, '
+        f'"properties": {{"cluster": true, "count": {sum(counts.values())}, '
+        f'"label": {labels.get(dominant, "null")}, "counts": {{{per_label}}}}}}}'
+    )
 
 
 def annotation_stats(
@@ -262,7 +291,7 @@ def annotation_stats(
 ) -> dict:
     """Count and area per label of the live annotations of the slide that ``user`` sees."""
     cells = _filtered(
-        visible_to(AnnotationCell.objects.filter(slide=slide, count__gt=0), user),
+        _visible_cells(AnnotationCell.objects.filter(slide=slide, count__gt=0), user),
         (),
         assignment_id,
     )
