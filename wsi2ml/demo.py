@@ -1,11 +1,14 @@
 """
 The demonstration set-up behind ``manage.py load_demo``: slides, an account in every role, a
-project with labels, and a task delegated with overlap 2. Every step is idempotent: running it
-again adds what is missing and changes nothing else.
+project with labels, a task delegated with overlap 2, and annotations by two pathologists. Every
+step is idempotent: running it again adds what is missing and changes nothing else.
 """
 
+import math
 import os
+import random
 import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
+from annotations import services as annotation_services
 from slides import demo as demo_slides
 from slides.files import SLIDE_SUFFIXES
 from slides.models import Slide
@@ -148,3 +152,104 @@ def demo_task_ensure(*, project: Project, actor: AbstractBaseUser) -> Task | Non
         overlap=2,
         actor=actor,
     )
+
+
+# --- Demo annotations --------------------------------------------------------------------------
+
+DEMO_ANNOTATORS = ("pathologist", "pathologist2")
+# A fixed namespace, so that each demo annotation has the same uuid on every run.
+DEMO_UUIDS = uuid.UUID("6f1d0c52-5c1e-4f55-9a52-3d7d2b6a0c11")
+
+
+def _blob(rng: random.Random, cx: float, cy: float, rx: float, ry: float, n: int) -> list:
+    """An irregular closed ring around (cx, cy), like a region outlined by hand."""
+    phase = [rng.uniform(0, 2 * math.pi) for _ in range(3)]
+    ring = []
+    for i in range(n):
+        angle = 2 * math.pi * i / n
+        wobble = 1 + 0.18 * math.sin(3 * angle + phase[0]) + 0.1 * math.sin(5 * angle + phase[1])
+        wobble += 0.05 * math.sin(11 * angle + phase[2]) + rng.uniform(-0.03, 0.03)
+        ring.append([cx + rx * wobble * math.cos(angle), cy + ry * wobble * math.sin(angle)])
+    return [*ring, ring[0]]
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list:
+    ring = [
+        [cx + rx * math.cos(2 * math.pi * i / 64), cy + ry * math.sin(2 * math.pi * i / 64)]
+        for i in range(64)
+    ]
+    return [*ring, ring[0]]
+
+
+def _demo_shapes(width: int, height: int, seed: str) -> list[tuple[str, str, dict, str]]:
+    """(label, kind, geometry, name) of the demo annotations of one person on one slide."""
+    rng = random.Random(seed)
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return width * (fx + rng.uniform(-0.03, 0.03)), height * (fy + rng.uniform(-0.03, 0.03))
+
+    def polygon(*rings) -> dict:
+        return {"type": "Polygon", "coordinates": list(rings)}
+
+    s = min(width, height)
+    shapes = [
+        ("Tumour", "polygon", polygon(_blob(rng, *at(0.3, 0.35), 0.12 * s, 0.09 * s, 48)), ""),
+        ("Tumour", "freehand", polygon(_blob(rng, *at(0.68, 0.6), 0.1 * s, 0.13 * s, 120)), ""),
+        ("Stroma", "polygon", polygon(_blob(rng, *at(0.5, 0.25), 0.08 * s, 0.05 * s, 36)), ""),
+        ("Stroma", "freehand", polygon(_blob(rng, *at(0.2, 0.7), 0.07 * s, 0.1 * s, 90)), ""),
+        ("Necrosis", "polygon", polygon(_blob(rng, *at(0.3, 0.36), 0.04 * s, 0.03 * s, 24)), ""),
+        ("Lymphocytes", "ellipse", polygon(_ellipse(*at(0.82, 0.25), 0.05 * s, 0.03 * s)), ""),
+        ("Lymphocytes", "ellipse", polygon(_ellipse(*at(0.45, 0.8), 0.03 * s, 0.04 * s)), ""),
+    ]
+    x, y = at(0.08, 0.1)
+    w, h = 0.1 * s, 0.07 * s
+    rectangle = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
+    shapes.append(("Normal gland", "rectangle", polygon(rectangle), "Benign duct"))
+    for i in range(3):
+        point = {"type": "Point", "coordinates": list(at(0.55 + 0.04 * i, 0.45 + 0.02 * i))}
+        shapes.append(("Lymphocytes", "point", point, f"Lymphocyte cluster {i + 1}"))
+    line = {"type": "LineString", "coordinates": [list(at(0.15, 0.9)), list(at(0.4, 0.86))]}
+    shapes.append(("Stroma", "line", line, "Tumour margin"))
+    # A brush stroke around a spared island: a shell with a hole.
+    cx, cy = at(0.75, 0.2)
+    shell = _blob(rng, cx, cy, 0.07 * s, 0.05 * s, 60)
+    hole = _blob(rng, cx, cy, 0.025 * s, 0.018 * s, 24)[::-1]
+    shapes.append(("Necrosis", "brush", polygon(shell, hole), "Necrosis around a spared island"))
+    return shapes
+
+
+def demo_annotations_ensure(*, task: Task) -> int:
+    """Give the task's slides a set of annotations by the first two demo pathologists, once.
+
+    Made through annotations.services, so that they have revisions and density cells; each
+    has a fixed uuid, so running this again finds them and stores nothing. Return how many
+    annotations were created.
+    """
+    labels = {label.name: label for label in task.project.labels.all()}
+    assignments = task.assignments.filter(assignee__username__in=DEMO_ANNOTATORS).select_related(
+        "assignee", "task"
+    )
+    created = 0
+    for assignment in assignments:
+        if not assignment.is_open:
+            continue
+        for item in assignment.assignment_slides.select_related("slide"):
+            slide = item.slide
+            if not (slide.width and slide.height):
+                continue
+            seed = f"{assignment.assignee.get_username()}/{slide.path}"
+            for index, (label, kind, shape, name) in enumerate(
+                _demo_shapes(slide.width, slide.height, seed)
+            ):
+                _, new = annotation_services.annotation_create(
+                    slide=slide,
+                    assignment=assignment,
+                    author=assignment.assignee,
+                    label=labels[label],
+                    kind=kind,
+                    geometry=shape,
+                    name=name,
+                    uuid=uuid.uuid5(DEMO_UUIDS, f"{seed}/{index}"),
+                )
+                created += new
+    return created

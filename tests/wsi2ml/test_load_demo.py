@@ -9,7 +9,9 @@ import pytest
 import tifffile
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.db.models import Sum
 
+from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides import demo
 from slides.models import Slide
 from slides.permissions import user_can_view_slide
@@ -188,3 +190,41 @@ def test_the_demo_slide_is_deterministic(tmp_path):
 
     assert first.read_bytes() == second.read_bytes()
     assert first.read_bytes() != other.read_bytes()
+
+
+def test_it_gives_two_pathologists_annotations_of_every_kind(slides_root, small_demo):
+    output = load_demo()
+
+    assert Annotation.objects.exclude(revisions=None).count() == Annotation.objects.count()
+    authors = set(Annotation.objects.values_list("author__username", flat=True))
+    assert authors == {"pathologist", "pathologist2"}
+    assert set(Annotation.objects.values_list("kind", flat=True)) == set(Annotation.Kind.values)
+    created = Annotation.objects.count()
+    assert 24 <= created <= 120
+    assert f"Demo annotations: {created} created." in output
+    brush = Annotation.objects.filter(kind="brush").first()
+    assert len(brush.geometry["coordinates"]) == 2  # a shell and its hole
+    for annotation in Annotation.objects.all():
+        assert annotation.assignment.assignee == annotation.author
+        assert annotation.assignment.assignment_slides.filter(slide=annotation.slide).exists()
+    cells = AnnotationCell.objects.aggregate(total=Sum("count"))["total"]
+    assert cells == created
+
+
+def test_running_it_again_adds_no_annotation(slides_root, small_demo):
+    load_demo()
+    before = (
+        Annotation.objects.count(),
+        AnnotationRevision.objects.count(),
+        list(AnnotationCell.objects.values_list("gx", "gy", "count")),
+    )
+
+    again = load_demo()
+
+    after = (
+        Annotation.objects.count(),
+        AnnotationRevision.objects.count(),
+        list(AnnotationCell.objects.values_list("gx", "gy", "count")),
+    )
+    assert after == before
+    assert "Demo annotations: 0 created." in again

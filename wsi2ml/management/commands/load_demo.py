@@ -13,8 +13,8 @@ class Command(BaseCommand):
     help = (
         "Prepare a demonstration, as often as you like: draw demo slides when SLIDES_ROOT holds "
         "none, scan SLIDES_ROOT, create an account in every role, a project with labels and a "
-        "task delegating the slides to three pathologists with overlap 2. Passwords come from "
-        "DEMO_PASSWORD, or are made up once."
+        "task delegating the slides to three pathologists with overlap 2, and annotations by two "
+        "of them. Passwords come from DEMO_PASSWORD, or are made up once."
     )
 
     def handle(self, *args, **options) -> None:
@@ -33,6 +33,8 @@ class Command(BaseCommand):
         task = demo.demo_task_ensure(project=project, actor=admin)
         if task is not None:
             self.stdout.write(f"Project “{project}”, task “{task.name}”.")
+            created = demo.demo_annotations_ensure(task=task)
+            self.stdout.write(f"Demo annotations: {created} created.")
         self._print_logins(logins)
 
     def _print_logins(self, logins: list[demo.DemoLogin]) -> None:
