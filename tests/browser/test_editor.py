@@ -4,6 +4,8 @@ Shapes are drawn with the mouse at level-0 slide positions, which the editor tur
 positions (window.wsi2mlEditor.toScreen); what was stored is read back through the ORM.
 """
 
+import math
+
 import pytest
 from django.db.models import F
 from django.urls import reverse
@@ -416,4 +418,73 @@ def test_ruler_and_shortcut_help(log_in, annotator, assignment, problems):
     page.keyboard.press("?")
     help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
     expect(help_dialog).to_contain_text("Freehand region")
+    assert problems == []
+
+
+def cell_polygons(labels, rows: int, columns: int, step: float = 30):
+    """(label, kind, geometry) of rows × columns 20-vertex "cells", 20 px across."""
+    for row in range(rows):
+        for column in range(columns):
+            cx, cy = 15 + column * step, 20 + row * step * 4 / 3
+            ring = [
+                [
+                    round(cx + 10 * math.cos(2 * math.pi * k / 20), 2),
+                    round(cy + 10 * math.sin(2 * math.pi * k / 20), 2),
+                ]
+                for k in range(20)
+            ]
+            ring.append(ring[0])
+            label = labels[(row * columns + column) % len(labels)]
+            yield label, "polygon", {"type": "Polygon", "coordinates": [ring]}
+
+
+@pytest.fixture
+def deep_assignment(project, deep_slide, annotator, admin_user):
+    task = Task.objects.create(project=project, name="Count cells")
+    return services.assignment_create(
+        task=task, assignee=annotator, slides=[deep_slide], actor=admin_user
+    )
+
+
+def test_twenty_thousand_polygons_draw_within_three_seconds(
+    log_in, annotator, deep_assignment, deep_slide, project, problems, artifacts
+):
+    labels = list(project.labels.all()[:3])
+    annotation_services.annotations_bulk_create(
+        slide=deep_slide,
+        assignment=deep_assignment,
+        author=annotator,
+        items=cell_polygons(labels, 100, 200),
+    )
+    page = open_editor(log_in, annotator, deep_assignment)
+    page.reload()  # timed from this navigation, by the page's own clock
+    page.wait_for_function("() => document.body.dataset.annotationsReady === '1'", timeout=30_000)
+    ready_ms = page.evaluate("() => performance.now()")
+    facts = summary(page)
+    page.screenshot(path=artifacts / "editor-20000-polygons.png")
+    assert facts["features"] == 20_000
+    assert facts["drawnCount"] == 20_000
+    assert ready_ms < 3000, f"first load drawn after {ready_ms:.0f} ms"
+    assert problems == []
+
+
+def test_too_many_for_the_view_shows_counts_per_cell(
+    log_in, annotator, deep_assignment, deep_slide, project, problems, artifacts
+):
+    labels = list(project.labels.all()[:2])
+    annotation_services.annotations_bulk_create(
+        slide=deep_slide,
+        assignment=deep_assignment,
+        author=annotator,
+        items=cell_polygons(labels, 20, 40, step=100),
+    )
+    page = open_editor(log_in, annotator, deep_assignment)
+    page.evaluate(
+        "() => { const e = window.wsi2mlEditor.editor; e.loadLimit = 100; return e.load(true); }"
+    )
+    page.wait_for_function("() => window.wsi2mlEditor.summary().reduced")
+    facts = summary(page)
+    assert facts["clusters"] > 0
+    expect(page.locator("#annotation-count")).to_contain_text("zoom in")
+    page.screenshot(path=artifacts / "editor-reduced.png")
     assert problems == []

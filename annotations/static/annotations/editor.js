@@ -33,7 +33,9 @@ export class Editor {
     this.store = new FeatureStore();
     this.history = new History();
     this.steps = null;
+    this.loadLimit = LOAD_LIMIT; // tests lower it to see the reduced form
     this.loaded = null;
+    this.loading = null;
     this.loadTimer = null;
     this.loadController = null;
     this.statsTimer = null;
@@ -360,26 +362,26 @@ export class Editor {
     this.overlay.fitCanvases();
     const view = this.overlay.viewBox();
     const scale = this.overlay.scale;
-    const last = this.loaded;
-    if (
-      !first &&
-      last &&
-      last.box[0] <= Math.max(0, view[0]) &&
-      last.box[1] <= Math.max(0, view[1]) &&
-      last.box[2] >= Math.min(this.config.width, view[2]) &&
-      last.box[3] >= Math.min(this.config.height, view[3]) &&
-      (!last.reduced || Math.abs(Math.log(scale / last.scale)) < 0.2)
-    ) {
-      return;
-    }
+    const covers = (loaded) =>
+      loaded &&
+      loaded.box[0] <= Math.max(0, view[0]) &&
+      loaded.box[1] <= Math.max(0, view[1]) &&
+      loaded.box[2] >= Math.min(this.config.width, view[2]) &&
+      loaded.box[3] >= Math.min(this.config.height, view[3]) &&
+      (!loaded.reduced || Math.abs(Math.log(scale / loaded.scale)) < 0.2);
+    // Nothing to do when what is loaded, or on its way, covers the view.
+    if (!first && (covers(this.loaded) || covers(this.loading))) return;
     const box = this.wantedBox();
     if (this.loadController) this.loadController.abort();
     const controller = new AbortController();
     this.loadController = controller;
+    // Whether the answer will be reduced is not known yet: assume so, which only matters
+    // for zooming in while it is on its way.
+    this.loading = { box, reduced: true, scale };
     const params = new URLSearchParams({
       bbox: box.join(","),
       assignment: String(this.config.assignmentId),
-      limit: String(LOAD_LIMIT),
+      limit: String(this.loadLimit),
     });
     let data;
     try {
@@ -391,12 +393,14 @@ export class Editor {
       data = await response.json();
     } catch (error) {
       if (error.name === "AbortError") return;
+      this.loading = null;
       console.warn("Could not load the annotations of the view:", error);
       this.loadTimer = setTimeout(() => this.load(first), 5000);
       return;
     }
     this.ingest(data);
     this.loaded = { box, reduced: data.reduced, scale };
+    this.loading = null;
     this.changed();
     if (first || !document.body.dataset.annotationsReady) {
       this.overlay.whenDrawn(() => {

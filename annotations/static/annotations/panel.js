@@ -246,7 +246,10 @@ export class Panel {
   showList() {
     const { editor } = this;
     const list = byId("annotation-list");
-    const live = [...editor.store.live()].filter((f) => !editor.display.hidden.has(f.labelId));
+    const { reduced } = editor.store;
+    const live = [...editor.store.live()].filter(
+      (f) => !editor.display.hidden.has(f.labelId) && (!reduced || f.touched),
+    );
     const shown = live.slice(-LIST_LIMIT).reverse();
     const items = shown.map((feature) => {
       const item = document.createElement("li");
@@ -272,7 +275,7 @@ export class Panel {
     list.replaceChildren(...items);
     let summary = `${live.length} in the loaded area`;
     if (live.length > LIST_LIMIT) summary += `; the ${LIST_LIMIT} most recent are listed`;
-    if (editor.store.reduced) summary = `Too many to show one by one here (about ${editor.store.total}): zoom in`;
+    if (reduced) summary = `Too many to show one by one here (about ${editor.store.total}): zoom in`;
     byId("annotation-count").textContent = summary;
   }
 

@@ -96,7 +96,7 @@ export class Tools {
     this.pointer = null;
     this.space = false;
     this.vertex = null;
-    this.pressOnEmpty = null;
+    this.press = null;
     this.brush = { size: 30, unit: "px" };
     this.listeners = new Set();
     const element = this.viewer.element;
@@ -108,9 +108,15 @@ export class Tools {
       this.overlay.requestTop();
     });
     document.addEventListener("keydown", (event) => this.onKeyDown(event), { capture: true });
-    document.addEventListener("keyup", (event) => {
-      if (event.key === " ") this.setSpace(false);
-    });
+    document.addEventListener(
+      "keyup",
+      (event) => {
+        if (event.key !== " " || !this.space) return;
+        event.preventDefault(); // a focused button would take the Space as a click
+        this.setSpace(false);
+      },
+      { capture: true },
+    );
     window.addEventListener("blur", () => this.setSpace(false));
     this.overlay.drawTop = (ctx) => this.drawTop(ctx);
   }
@@ -268,14 +274,15 @@ export class Tools {
         return;
       }
     }
+    // Dragging the selected shape moves it; anywhere else a drag pans and a click selects,
+    // so that a slide covered in annotations can still be panned.
     const hit = this.featureAt(position);
-    if (!hit) {
-      this.pressOnEmpty = this.pointer;
+    if (hit && hit.uuid === editor.selected && !editor.readOnly) {
+      this.vertex = null;
+      this.take(event, { type: "move", feature: hit, origin: position });
       return;
     }
-    if (hit.uuid !== editor.selected) editor.select(hit.uuid);
-    this.vertex = null;
-    this.take(event, { type: editor.readOnly ? "none" : "move", feature: hit, origin: position });
+    this.press = { pointer: this.pointer, position };
   }
 
   onMove(event, position) {
@@ -312,11 +319,12 @@ export class Tools {
   onUp(event, position) {
     const gesture = this.gesture;
     if (!gesture) {
-      const press = this.pressOnEmpty;
-      this.pressOnEmpty = null;
-      if (press && Math.hypot(this.pointer[0] - press[0], this.pointer[1] - press[1]) < 4) {
+      const press = this.press;
+      this.press = null;
+      if (press && Math.hypot(this.pointer[0] - press.pointer[0], this.pointer[1] - press.pointer[1]) < 4) {
+        const hit = this.featureAt(press.position);
         this.vertex = null;
-        this.editor.select(null);
+        this.editor.select(hit ? hit.uuid : null);
       }
       return;
     }
