@@ -76,7 +76,7 @@ def clean(
     Raise GeometryError for anything that must be rejected (see docs/annotations-spec.md).
     """
     shape_type, coordinates = _type_and_coordinates(raw)
-    if kind not in KIND_SHAPES:
+    if not isinstance(kind, str) or kind not in KIND_SHAPES:
         raise GeometryError(f"Unknown kind {kind!r}; use one of {', '.join(KIND_SHAPES)}.")
     if KIND_SHAPES[kind] != TYPES[shape_type]:
         raise GeometryError(
@@ -123,7 +123,7 @@ def _type_and_coordinates(raw: object) -> tuple[str, list]:
     if not isinstance(raw, dict):
         raise GeometryError("geometry must be a GeoJSON object with type and coordinates.")
     shape_type = raw.get("type")
-    if shape_type not in TYPES:
+    if not isinstance(shape_type, str) or shape_type not in TYPES:
         raise GeometryError(
             f"geometry.type {shape_type!r} is not supported; use Point, LineString, Polygon "
             "or MultiPolygon."

@@ -188,7 +188,14 @@ def _bbox(raw: str | None, slide: Slide) -> tuple[float, float, float, float]:
         raise Refusal(400, "bbox must be four finite numbers.", "bbox")
     if x1 < x0 or y1 < y0:
         raise Refusal(400, "bbox must have x0 ≤ x1 and y0 ≤ y1.", "bbox")
-    return x0, y0, x1, y1
+    # Nothing lies outside the slide; clamping keeps absurd numbers out of the SQL.
+    width, height = float(slide.width or 2**31), float(slide.height or 2**31)
+    return (
+        min(max(x0, 0.0), width),
+        min(max(y0, 0.0), height),
+        min(max(x1, 0.0), width),
+        min(max(y1, 0.0), height),
+    )
 
 
 def _feature(annotation: Annotation, status: int = 200) -> JsonResponse:

@@ -154,6 +154,7 @@ def test_measure_reads_back_a_stored_geometry():
 REJECTED = {
     "not an object": ([1, 2], "polygon", "geometry must be a GeoJSON object"),
     "unknown type": ({"type": "Circle", "coordinates": []}, "polygon", "'Circle' is not supp"),
+    "type not a string": ({"type": ["Polygon"], "coordinates": []}, "polygon", "not supported"),
     "coordinates missing": ({"type": "Polygon"}, "polygon", "coordinates must be an array"),
     "a string coordinate": (
         polygon([(0, 0), (10, "0"), (10, 10), (0, 0)]),

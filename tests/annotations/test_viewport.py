@@ -142,6 +142,21 @@ def test_the_reduced_form_respects_visibility(
     assert (total(assignment.assignee), total(manager)) == (1, 2)
 
 
+def test_absurd_boxes_are_clamped_to_the_slide(client_for, url, make_annotation, assignment):
+    annotation = make_annotation()
+    client = client_for(assignment.assignee)
+
+    huge = client.get(url, {"bbox": "-1e308,-1e308,1e308,1e308"})
+    reduced = client.get(url, {"bbox": "-1e308,-1e308,1e308,1e308", "limit": 1})
+    make_annotation()
+    reduced = client.get(url, {"bbox": "-1e308,-1e308,1e308,1e308", "limit": 1})
+    outside = client.get(url, {"bbox": "1e300,1e300,1e308,1e308"})
+
+    assert ids(huge) == {annotation.pk}
+    assert reduced.status_code == 200 and reduced.json()["reduced"] is True
+    assert ids(outside) == set()
+
+
 BAD_QUERIES = {
     "bbox of three numbers": ({"bbox": "0,0,10"}, "bbox must be four numbers", "bbox"),
     "bbox not numbers": ({"bbox": "a,b,c,d"}, "bbox must be four numbers", "bbox"),
