@@ -408,12 +408,44 @@ def test_a_conflict_asks_whose_version_to_keep(log_in, annotator, assignment, pr
     assert problems == []
 
 
-def test_ruler_and_shortcut_help(log_in, annotator, assignment, problems):
+def test_ruler_line_brush_in_microns_and_space_to_pan(log_in, annotator, assignment, problems):
     page = open_editor(log_in, annotator, assignment)
     page.keyboard.press("m")
     drag(page, [(200, 500), (1200, 500)])
     assert summary(page)["ruler"] == f"{1000 * MPP:.1f} µm"
     assert Annotation.objects.count() == 0
+
+    page.keyboard.press("n")
+    click(page, 200, 1500)
+    click(page, 600, 1500)
+    page.mouse.dblclick(*at(page, 600, 1900))
+    # A brush 100 µm across (200 px at 0.499 µm/px), whatever the zoom.
+    page.keyboard.press("2")
+    page.keyboard.press("b")
+    page.get_by_label("Unit of the brush size").select_option("um")
+    page.get_by_role("slider", name="Size").fill("100")
+    drag(page, [(1000, 2400), (1400, 2400)])
+    wait_saved(page)
+    line = Annotation.objects.get(kind="line")
+    assert line.geometry["coordinates"] == [[200, 1500], [600, 1500], [600, 1900]]
+    assert line.length_um == pytest.approx(800 * MPP, rel=0.01)
+    brush = Annotation.objects.get(kind="brush")
+    assert brush.label.name == "Stroma"
+    assert near(bbox(brush), (900, 2300, 1500, 2500), 3)
+
+    # Holding Space pans with the mouse, even with a drawing tool on.
+    page.keyboard.press("+")
+    page.wait_for_timeout(600)
+    page.keyboard.press("p")
+    centre = "() => window.wsi2mlViewer.viewer.viewport.getCenter().x"
+    before = page.evaluate(centre)
+    page.keyboard.down(" ")
+    drag(page, [(1100, 1500), (800, 1200)], steps=6)
+    page.keyboard.up(" ")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(600)
+    assert page.evaluate(centre) != before
+    assert Annotation.objects.count() == 2
 
     page.keyboard.press("?")
     help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")

@@ -260,7 +260,9 @@ export class Tools {
           return;
         }
         let geometry = selected.geometry;
-        if (handle.kind === "mid") {
+        // A click on an edge midpoint alone adds a corner there.
+        const inserting = handle.kind === "mid";
+        if (inserting) {
           geometry = withRing(geometry, handle.pi, handle.ri, (ring) => {
             ring.splice(handle.vi + 1, 0, position);
             return ring;
@@ -269,7 +271,7 @@ export class Tools {
           handle.kind = "vertex";
           this.vertex = handle;
         }
-        this.take(event, { type: "vertex", feature: selected, geometry, handle, changed: handle.inserted });
+        this.take(event, { type: "vertex", feature: selected, geometry, handle, changed: inserting });
         this.preview = geometry;
         return;
       }
