@@ -277,6 +277,31 @@ def test_move_edit_vertex_undo_redo_delete_restore(log_in, annotator, assignment
     assert problems == []
 
 
+def test_erasing_a_whole_shape_deletes_it_and_undo_brings_it_back(
+    log_in, annotator, assignment, problems
+):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("g")
+    drag(page, [(500, 500), (600, 600)])
+    wait_saved(page)
+    annotation = Annotation.objects.get()
+
+    page.keyboard.press("Escape")
+    page.keyboard.press("e")
+    page.get_by_role("slider", name="Size").fill("200")
+    drag(page, [(450, 550), (650, 550)])
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert annotation.is_deleted
+
+    page.keyboard.press("Control+z")
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert not annotation.is_deleted
+    assert near(bbox(annotation), (500, 500, 600, 600), 0.5)
+    assert problems == []
+
+
 def test_label_and_comment_in_the_panel(log_in, annotator, assignment, problems):
     page = open_editor(log_in, annotator, assignment)
     page.keyboard.press("g")
