@@ -106,7 +106,9 @@ export class Editor {
   }
 
   labelForKey(key) {
-    const byShortcut = this.labels.find((label) => label.shortcut && label.shortcut.toLowerCase() === key.toLowerCase());
+    const byShortcut = this.labels.find(
+      (label) => label.shortcut && label.shortcut.toLowerCase() === key.toLowerCase(),
+    );
     if (byShortcut) return byShortcut;
     if (/^[1-9]$/.test(key)) {
       const label = this.labels[Number(key) - 1];
@@ -273,7 +275,12 @@ export class Editor {
     if (!feature || !item) return;
     const [x0, y0, x1, y1] = feature.bbox;
     const pad = Math.max(x1 - x0, y1 - y0, 64) * 0.5;
-    const rect = item.imageToViewportRectangle(x0 - pad, y0 - pad, x1 - x0 + 2 * pad, y1 - y0 + 2 * pad);
+    const rect = item.imageToViewportRectangle(
+      x0 - pad,
+      y0 - pad,
+      x1 - x0 + 2 * pad,
+      y1 - y0 + 2 * pad,
+    );
     this.viewer.viewport.fitBoundsWithConstraints(rect);
     this.select(uuid);
   }
@@ -287,13 +294,15 @@ export class Editor {
   saved(op, data, later) {
     const feature = this.store.get(op.uuid);
     if (data && data.properties) {
-      if (data.properties.label) this.extraColours.set(data.properties.label.id, data.properties.label.colour);
+      if (data.properties.label)
+        this.extraColours.set(data.properties.label.id, data.properties.label.colour);
       const server = fromServer(data);
       if (!feature || op.op === "take" || !later.length) {
         // Nothing newer is queued: the server's copy (rounded, clipped, repaired) is the truth.
         server.touched = true;
         this.store.put(server);
-        if (op.op === "take" && server.deleted && this.selected === server.uuid) this.selected = null;
+        if (op.op === "take" && server.deleted && this.selected === server.uuid)
+          this.selected = null;
       } else {
         Object.assign(feature, {
           id: server.id,
@@ -304,7 +313,8 @@ export class Editor {
           lengthUm: server.lengthUm,
         });
       }
-      if (data.properties.repaired) this.notice(`The server repaired the shape: ${data.properties.repaired}`, "info");
+      if (data.properties.repaired)
+        this.notice(`The server repaired the shape: ${data.properties.repaired}`, "info");
     }
     this.changed();
     this.scheduleStats();
@@ -325,7 +335,9 @@ export class Editor {
 
   async fetchOne(id) {
     try {
-      const response = await fetch(`${this.config.urls.annotation}${id}`, { credentials: "same-origin" });
+      const response = await fetch(`${this.config.urls.annotation}${id}`, {
+        credentials: "same-origin",
+      });
       if (!response.ok) return;
       const server = fromServer(await response.json());
       server.touched = true;
@@ -445,7 +457,9 @@ export class Editor {
   async refreshStats() {
     const params = new URLSearchParams({ assignment: String(this.config.assignmentId) });
     try {
-      const response = await fetch(`${this.config.urls.stats}?${params}`, { credentials: "same-origin" });
+      const response = await fetch(`${this.config.urls.stats}?${params}`, {
+        credentials: "same-origin",
+      });
       if (!response.ok) return;
       this.stats = await response.json();
       this.panel.showStats(this.stats);
@@ -500,7 +514,14 @@ function start() {
     editor,
     store: editor.store,
     summary: () => editor.summary(),
-    features: () => [...editor.store.live()].map((f) => ({ uuid: f.uuid, id: f.id, kind: f.kind, label: f.labelId, bbox: f.bbox })),
+    features: () =>
+      [...editor.store.live()].map((f) => ({
+        uuid: f.uuid,
+        id: f.id,
+        kind: f.kind,
+        label: f.labelId,
+        bbox: f.bbox,
+      })),
     get drawnCount() {
       return editor.overlay.drawnCount;
     },

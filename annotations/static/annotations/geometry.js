@@ -228,7 +228,9 @@ function capsule([ax, ay], [bx, by], radius) {
 
 function fromClipping(multi) {
   const polygons = multi
-    .map((polygon) => polygon.map((ring) => ring.map(([x, y]) => [roundCoordinate(x), roundCoordinate(y)])))
+    .map((polygon) =>
+      polygon.map((ring) => ring.map(([x, y]) => [roundCoordinate(x), roundCoordinate(y)])),
+    )
     .filter((polygon) => polygon[0].length >= 4 && Math.abs(signedArea(polygon[0])) > 0.01);
   if (!polygons.length) return null;
   if (polygons.length === 1) return { type: "Polygon", coordinates: polygons[0] };

@@ -37,9 +37,11 @@ export class Panel {
     this.setUpSelected();
     this.setUpList();
     this.conflict = byId("conflict-modal");
-    byId("editor-message").querySelector(".btn-close").addEventListener("click", () => {
-      byId("editor-message").hidden = true;
-    });
+    byId("editor-message")
+      .querySelector(".btn-close")
+      .addEventListener("click", () => {
+        byId("editor-message").hidden = true;
+      });
     editor.history.listeners.add(() => this.showHistory());
     editor.tools.onChange(() => this.showTool());
     this.showTool();
@@ -124,7 +126,8 @@ export class Panel {
       row.querySelector("[data-visibility]").addEventListener("change", (event) => {
         if (event.target.checked) editor.display.hidden.delete(id);
         else editor.display.hidden.add(id);
-        if (editor.display.hidden.has(editor.store.get(editor.selected)?.labelId)) editor.selected = null;
+        if (editor.display.hidden.has(editor.store.get(editor.selected)?.labelId))
+          editor.selected = null;
         editor.changed();
       });
     }
@@ -142,7 +145,8 @@ export class Panel {
     for (const row of document.querySelectorAll("#label-table [data-label-id]")) {
       const data = byLabel.get(Number(row.dataset.labelId));
       row.querySelector("[data-count]").textContent = data ? String(data.count) : "0";
-      row.querySelector("[data-area]").textContent = data && data.count ? editor.formatArea(data.area_px, data.area_um2) : "–";
+      row.querySelector("[data-area]").textContent =
+        data && data.count ? editor.formatArea(data.area_px, data.area_um2) : "–";
     }
     const total = byId("stats-total");
     if (total) total.textContent = String(stats.total);
@@ -173,7 +177,9 @@ export class Panel {
     const commit = (changes) => {
       if (editor.selected) editor.update(editor.selected, changes);
     };
-    byId("selected-label").addEventListener("change", (event) => commit({ labelId: Number(event.target.value) }));
+    byId("selected-label").addEventListener("change", (event) =>
+      commit({ labelId: Number(event.target.value) }),
+    );
     for (const field of ["name", "comment"]) {
       const input = byId(`selected-${field}`);
       input.addEventListener("change", () => {
@@ -185,7 +191,9 @@ export class Panel {
       if (editor.selected) editor.remove(editor.selected);
     });
     if (editor.readOnly) {
-      for (const element of byId("selected-annotation").querySelectorAll("input, select, textarea, button")) {
+      for (const element of byId("selected-annotation").querySelectorAll(
+        "input, select, textarea, button",
+      )) {
         element.disabled = true;
       }
     }
@@ -201,7 +209,8 @@ export class Panel {
       return;
     }
     box.hidden = false;
-    byId("selected-kind").textContent = `${KIND_NAMES[feature.kind] || feature.kind}${feature.id ? ` #${feature.id}` : " (not saved yet)"}`;
+    byId("selected-kind").textContent =
+      `${KIND_NAMES[feature.kind] || feature.kind}${feature.id ? ` #${feature.id}` : " (not saved yet)"}`;
     byId("selected-size").textContent = this.sizeOf(feature);
     const select = byId("selected-label");
     if (![...select.options].some((option) => Number(option.value) === feature.labelId)) {
@@ -211,7 +220,8 @@ export class Panel {
     // Leave what the user is typing alone; refresh the fields when another shape is selected.
     for (const field of ["name", "comment"]) {
       const input = byId(`selected-${field}`);
-      if (this.shownSelected !== feature.uuid || document.activeElement !== input) input.value = feature[field];
+      if (this.shownSelected !== feature.uuid || document.activeElement !== input)
+        input.value = feature[field];
     }
     this.shownSelected = feature.uuid;
   }
@@ -275,7 +285,8 @@ export class Panel {
     list.replaceChildren(...items);
     let summary = `${live.length} in the loaded area`;
     if (live.length > LIST_LIMIT) summary += `; the ${LIST_LIMIT} most recent are listed`;
-    if (reduced) summary = `Too many to show one by one here (about ${editor.store.total}): zoom in`;
+    if (reduced)
+      summary = `Too many to show one by one here (about ${editor.store.total}): zoom in`;
     byId("annotation-count").textContent = summary;
   }
 
@@ -305,7 +316,9 @@ export class Panel {
       label: theirs.label ? theirs.label.name : "?",
       kind: KIND_NAMES[theirs.kind] || theirs.kind,
       comment: theirs.comment,
-      state: theirs.deleted ? `deleted (version ${theirs.version})` : `version ${theirs.version}, by ${theirs.author}, ${theirs.updated_at}`,
+      state: theirs.deleted
+        ? `deleted (version ${theirs.version})`
+        : `version ${theirs.version}, by ${theirs.author}, ${theirs.updated_at}`,
     });
     describe(byId("conflict-mine-facts"), {
       label: mine ? labelName(mine.labelId) : "?",
@@ -313,7 +326,11 @@ export class Panel {
       comment: mine ? mine.comment : "",
       state: op.op === "delete" ? "deleted by you" : "your change",
     });
-    this.drawComparison(current.geometry, mine && !mine.deleted ? mine.geometry : null, theirs.label?.colour || "#888");
+    this.drawComparison(
+      current.geometry,
+      mine && !mine.deleted ? mine.geometry : null,
+      theirs.label?.colour || "#888",
+    );
     return new Promise((resolve) => {
       const choose = (choice) => () => {
         cleanup();
@@ -340,7 +357,9 @@ export class Panel {
     const xs = [];
     const ys = [];
     for (const geometry of geometries) {
-      const flat = JSON.stringify(geometry.coordinates).match(/-?[\d.]+(e-?\d+)?/g).map(Number);
+      const flat = JSON.stringify(geometry.coordinates)
+        .match(/-?[\d.]+(e-?\d+)?/g)
+        .map(Number);
       for (let i = 0; i + 1 < flat.length; i += 2) {
         xs.push(flat[i]);
         ys.push(flat[i + 1]);
@@ -349,7 +368,10 @@ export class Panel {
     const x0 = Math.min(...xs);
     const y0 = Math.min(...ys);
     const span = Math.max(Math.max(...xs) - x0, Math.max(...ys) - y0, 1);
-    for (const [id, geometry, stroke] of [["conflict-theirs-canvas", theirs, colour], ["conflict-mine-canvas", mine, "#0b5ed7"]]) {
+    for (const [id, geometry, stroke] of [
+      ["conflict-theirs-canvas", theirs, colour],
+      ["conflict-mine-canvas", mine, "#0b5ed7"],
+    ]) {
       const canvas = byId(id);
       const ctx = canvas.getContext("2d");
       ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -368,7 +390,11 @@ export class Panel {
         continue;
       }
       const rings =
-        geometry.type === "LineString" ? [geometry.coordinates] : geometry.type === "Polygon" ? geometry.coordinates : geometry.coordinates.flat();
+        geometry.type === "LineString"
+          ? [geometry.coordinates]
+          : geometry.type === "Polygon"
+            ? geometry.coordinates
+            : geometry.coordinates.flat();
       ctx.beginPath();
       for (const ring of rings) {
         ring.forEach((position, i) => ctx[i ? "lineTo" : "moveTo"](...map(position)));

@@ -44,7 +44,7 @@ export class Sync {
     try {
       const stored = JSON.parse(window.localStorage.getItem(this.key) || "null");
       if (stored && Array.isArray(stored.ops)) {
-        this.ops = stored.ops;
+        this.ops = stored.ops.map(({ sending, ...op }) => op);
         this.features = stored.features || {};
       }
     } catch (error) {
@@ -146,7 +146,11 @@ export class Sync {
         if (feature && feature.id != null) {
           for (const later of this.ops) if (later.uuid === op.uuid) later.id = feature.id;
         }
-        this.onSaved(op, feature, this.ops.filter((later) => later.uuid === op.uuid));
+        this.onSaved(
+          op,
+          feature,
+          this.ops.filter((later) => later.uuid === op.uuid),
+        );
         this.persist();
       }
       this.setState("saved");
@@ -178,7 +182,13 @@ export class Sync {
         op.id = current.id;
         op.version = current.properties.version;
         if (current.properties.deleted && op.op === "update") {
-          this.ops.unshift({ op: "restore", uuid: op.uuid, id: current.id, version: op.version, seq: 0 });
+          this.ops.unshift({
+            op: "restore",
+            uuid: op.uuid,
+            id: current.id,
+            version: op.version,
+            seq: 0,
+          });
         }
         if (op.op === "restore" && !current.properties.deleted) this.ops.shift();
         this.persist();
@@ -186,7 +196,12 @@ export class Sync {
       return true;
     }
     const retryable = [401, 408, 429]; // logged out, timed out, throttled: try again later
-    if (error instanceof HttpError && error.status >= 400 && error.status < 500 && !retryable.includes(error.status)) {
+    if (
+      error instanceof HttpError &&
+      error.status >= 400 &&
+      error.status < 500 &&
+      !retryable.includes(error.status)
+    ) {
       return this.drop(op, error);
     }
     // Network down, server error, or a login page instead of JSON: retry later.

@@ -18,6 +18,7 @@ import {
   translate,
   union,
   areaOf,
+  bboxOf,
 } from "./geometry.js";
 
 export const TOOLS = {
@@ -33,7 +34,17 @@ export const TOOLS = {
   ruler: { key: "m", title: "Ruler: drag to measure (not saved)" },
 };
 
-const DRAWING_TOOLS = new Set(["polygon", "freehand", "rectangle", "ellipse", "point", "line", "brush", "eraser", "ruler"]);
+const DRAWING_TOOLS = new Set([
+  "polygon",
+  "freehand",
+  "rectangle",
+  "ellipse",
+  "point",
+  "line",
+  "brush",
+  "eraser",
+  "ruler",
+]);
 const HANDLE_PX = 6;
 const HIT_PX = 6;
 const CLOSE_PX = 9;
@@ -51,10 +62,18 @@ function isEditable(target) {
 
 /** The rings of a geometry that can be edited vertex by vertex, with where they live. */
 function editableRings(geometry) {
-  if (geometry.type === "LineString") return [{ pi: 0, ri: 0, ring: geometry.coordinates, closed: false }];
-  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.type === "MultiPolygon" ? geometry.coordinates : [];
+  if (geometry.type === "LineString")
+    return [{ pi: 0, ri: 0, ring: geometry.coordinates, closed: false }];
+  const polygons =
+    geometry.type === "Polygon"
+      ? [geometry.coordinates]
+      : geometry.type === "MultiPolygon"
+        ? geometry.coordinates
+        : [];
   const rings = [];
-  polygons.forEach((polygon, pi) => polygon.forEach((ring, ri) => rings.push({ pi, ri, ring, closed: true })));
+  polygons.forEach((polygon, pi) =>
+    polygon.forEach((ring, ri) => rings.push({ pi, ri, ring, closed: true })),
+  );
   return rings;
 }
 
@@ -100,7 +119,14 @@ export class Tools {
     this.brush = { size: 30, unit: "px" };
     this.listeners = new Set();
     const element = this.viewer.element;
-    for (const type of ["pointerdown", "pointermove", "pointerup", "pointercancel", "click", "dblclick"]) {
+    for (const type of [
+      "pointerdown",
+      "pointermove",
+      "pointerup",
+      "pointercancel",
+      "click",
+      "dblclick",
+    ]) {
       element.addEventListener(type, (event) => this.onPointer(event), { capture: true });
     }
     element.addEventListener("pointerleave", () => {
@@ -171,7 +197,8 @@ export class Tools {
 
   onPointer(event) {
     // With the pointer captured, events arrive at the viewer element itself.
-    const inCanvas = this.viewer.canvas.contains(event.target) || event.target === this.viewer.element;
+    const inCanvas =
+      this.viewer.canvas.contains(event.target) || event.target === this.viewer.element;
     if (!this.gesture && !inCanvas) return;
     const rect = this.viewer.canvas.getBoundingClientRect();
     this.pointer = [event.clientX - rect.left, event.clientY - rect.top];
@@ -271,7 +298,13 @@ export class Tools {
           handle.kind = "vertex";
           this.vertex = handle;
         }
-        this.take(event, { type: "vertex", feature: selected, geometry, handle, changed: inserting });
+        this.take(event, {
+          type: "vertex",
+          feature: selected,
+          geometry,
+          handle,
+          changed: inserting,
+        });
         this.preview = geometry;
         return;
       }
@@ -302,7 +335,8 @@ export class Tools {
       case "draw":
         if (this.ruler) this.ruler.end = position;
         else if (draft.start) draft.end = position;
-        else if (this.screenDistance(draft.points.at(-1), position) >= 2) draft.points.push(position);
+        else if (this.screenDistance(draft.points.at(-1), position) >= 2)
+          draft.points.push(position);
         break;
       case "move":
         if (gesture.moved) {
@@ -323,7 +357,10 @@ export class Tools {
     if (!gesture) {
       const press = this.press;
       this.press = null;
-      if (press && Math.hypot(this.pointer[0] - press.pointer[0], this.pointer[1] - press.pointer[1]) < 4) {
+      if (
+        press &&
+        Math.hypot(this.pointer[0] - press.pointer[0], this.pointer[1] - press.pointer[1]) < 4
+      ) {
         const hit = this.featureAt(press.position);
         this.vertex = null;
         this.editor.select(hit ? hit.uuid : null);
@@ -344,11 +381,12 @@ export class Tools {
         if (this.draft) this.finish();
         break;
       case "move":
-        if (gesture.moved && this.preview) editor.update(gesture.feature.uuid, { geometry: this.preview });
+        if (gesture.moved && this.preview)
+          editor.update(gesture.feature.uuid, { geometry: this.preview });
         break;
       case "vertex":
         if ((gesture.moved || gesture.changed) && this.preview) {
-          editor.update(gesture.feature.uuid, { geometry: this.preview, kind: this.kindAfterVertexEdit(gesture.feature) });
+          editor.update(gesture.feature.uuid, { geometry: this.preview });
         }
         break;
       default:
@@ -360,12 +398,19 @@ export class Tools {
   click(position) {
     if (this.editor.readOnly) return;
     if (this.tool === "point") {
-      this.editor.create("point", { type: "Point", coordinates: rounded({ type: "Point", coordinates: position }).coordinates });
+      this.editor.create("point", {
+        type: "Point",
+        coordinates: rounded({ type: "Point", coordinates: position }).coordinates,
+      });
       return;
     }
     if (!this.draft) this.draft = { type: this.tool, points: [] };
     const points = this.draft.points;
-    if (this.draft.type === "polygon" && points.length >= 3 && this.screenDistance(points[0], position) < CLOSE_PX) {
+    if (
+      this.draft.type === "polygon" &&
+      points.length >= 3 &&
+      this.screenDistance(points[0], position) < CLOSE_PX
+    ) {
       this.finish();
       return;
     }
@@ -398,10 +443,12 @@ export class Tools {
         }
         break;
       case "rectangle":
-        if (!small(draft.start, draft.end)) editor.create("rectangle", rectangleFrom(draft.start, draft.end));
+        if (!small(draft.start, draft.end))
+          editor.create("rectangle", rectangleFrom(draft.start, draft.end));
         break;
       case "ellipse":
-        if (!small(draft.start, draft.end)) editor.create("ellipse", ellipseFrom(draft.start, draft.end));
+        if (!small(draft.start, draft.end))
+          editor.create("ellipse", ellipseFrom(draft.start, draft.end));
         break;
       case "brush":
         this.paint(strokeGeometry(draft.points, draft.radius));
@@ -418,7 +465,12 @@ export class Tools {
     if (!stroke) return;
     const { editor } = this;
     const selected = editor.store.get(editor.selected);
-    if (selected && !selected.deleted && MERGEABLE.has(selected.kind) && selected.labelId === editor.currentLabel) {
+    if (
+      selected &&
+      !selected.deleted &&
+      MERGEABLE.has(selected.kind) &&
+      selected.labelId === editor.currentLabel
+    ) {
       const merged = union(selected.geometry, stroke);
       if (merged) editor.update(selected.uuid, { geometry: merged });
     } else {
@@ -431,17 +483,7 @@ export class Tools {
     if (!stroke) return;
     const { editor } = this;
     const selected = editor.store.get(editor.selected);
-    const [x0, y0, x1, y1] = [
-      ...stroke.coordinates.flat(3).reduce(
-        (box, value, i) => {
-          const k = i % 2;
-          box[k] = Math.min(box[k], value);
-          box[k + 2] = Math.max(box[k + 2], value);
-          return box;
-        },
-        [Infinity, Infinity, -Infinity, -Infinity],
-      ),
-    ];
+    const [x0, y0, x1, y1] = bboxOf(stroke);
     let targets;
     if (selected && !selected.deleted && POLYGONAL.has(selected.kind)) {
       targets = [selected];
@@ -450,7 +492,10 @@ export class Tools {
         (f) =>
           POLYGONAL.has(f.kind) &&
           !editor.display.hidden.has(f.labelId) &&
-          f.bbox[0] <= x1 && f.bbox[2] >= x0 && f.bbox[1] <= y1 && f.bbox[3] >= y0,
+          f.bbox[0] <= x1 &&
+          f.bbox[2] >= x0 &&
+          f.bbox[1] <= y1 &&
+          f.bbox[3] >= y0,
       );
     }
     editor.group(() => {
@@ -459,7 +504,8 @@ export class Tools {
         if (!rest) {
           editor.remove(feature.uuid);
         } else if (Math.abs(areaOf(rest) - areaOf(feature.geometry)) > 0.01) {
-          const kind = feature.kind === "rectangle" || feature.kind === "ellipse" ? "polygon" : feature.kind;
+          const kind =
+            feature.kind === "rectangle" || feature.kind === "ellipse" ? "polygon" : feature.kind;
           editor.update(feature.uuid, { geometry: rest, kind });
         }
       }
@@ -484,11 +530,14 @@ export class Tools {
     const tolerance = HIT_PX / this.overlay.scale;
     let best = null;
     let bestArea = Infinity;
-    const candidates = editor.store.reduced ? [...editor.store.live()].filter((f) => f.touched) : editor.store.live();
+    const candidates = editor.store.reduced
+      ? [...editor.store.live()].filter((f) => f.touched)
+      : editor.store.live();
     for (const feature of candidates) {
       if (editor.display.hidden.has(feature.labelId)) continue;
       const [x0, y0, x1, y1] = feature.bbox;
-      if (x < x0 - tolerance || x > x1 + tolerance || y < y0 - tolerance || y > y1 + tolerance) continue;
+      if (x < x0 - tolerance || x > x1 + tolerance || y < y0 - tolerance || y > y1 + tolerance)
+        continue;
       const area = (x1 - x0) * (y1 - y0);
       if (area < bestArea && hits(feature.geometry, x, y, tolerance)) {
         best = feature;
@@ -526,7 +575,10 @@ export class Tools {
     const handles = this.handlesOf(feature);
     // Vertices first: a midpoint never hides a corner.
     for (const kind of ["vertex", "mid"]) {
-      const handle = handles.find((h) => h.kind === kind && Math.abs(h.sx - px) <= HANDLE_PX && Math.abs(h.sy - py) <= HANDLE_PX);
+      const handle = handles.find(
+        (h) =>
+          h.kind === kind && Math.abs(h.sx - px) <= HANDLE_PX && Math.abs(h.sy - py) <= HANDLE_PX,
+      );
       if (handle) return handle;
     }
     return null;
@@ -539,11 +591,14 @@ export class Tools {
       const ring = geometry.coordinates[0];
       return rectangleFrom(ring[(handle.vi + 2) % 4], position);
     }
-    return withRing(geometry, handle.pi, handle.ri, (ring) => setVertex(ring, handle.vi, position.map((v) => Math.round(v * 100) / 100), closed));
-  }
-
-  kindAfterVertexEdit(feature) {
-    return feature.kind;
+    return withRing(geometry, handle.pi, handle.ri, (ring) =>
+      setVertex(
+        ring,
+        handle.vi,
+        position.map((v) => Math.round(v * 100) / 100),
+        closed,
+      ),
+    );
   }
 
   deleteVertex(handle) {
@@ -558,16 +613,22 @@ export class Tools {
     });
     this.vertex = null;
     if (!geometry || (closed && areaOf(geometry) <= 0)) {
-      editor.notice("A shape needs at least three corners (a line two points): delete the shape instead.");
+      editor.notice(
+        "A shape needs at least three corners (a line two points): delete the shape instead.",
+      );
       return;
     }
-    editor.update(feature.uuid, { geometry, kind: feature.kind === "rectangle" ? "polygon" : feature.kind });
+    editor.update(feature.uuid, {
+      geometry,
+      kind: feature.kind === "rectangle" ? "polygon" : feature.kind,
+    });
   }
 
   // ---- keyboard -----------------------------------------------------------------------------
 
   onKeyDown(event) {
-    if (event.defaultPrevented || isEditable(event.target) || document.querySelector(".modal.show")) return;
+    if (event.defaultPrevented || isEditable(event.target) || document.querySelector(".modal.show"))
+      return;
     const { editor } = this;
     const key = event.key;
     if (event.ctrlKey || event.metaKey) {
@@ -607,7 +668,8 @@ export class Tools {
         else editor.remove(editor.selected);
       });
     }
-    if (key === "[" || key === "]") return act(() => this.setBrushSize(this.brush.size * (key === "]" ? 1.25 : 0.8)));
+    if (key === "[" || key === "]")
+      return act(() => this.setBrushSize(this.brush.size * (key === "]" ? 1.25 : 0.8)));
     const label = editor.labelForKey(key);
     if (label) return act(() => editor.setLabel(label.id));
     const lower = key.toLowerCase();
@@ -643,9 +705,11 @@ export class Tools {
     if (geometry.type === "Point") {
       this.overlay.addPoint(path, ...geometry.coordinates, 7);
     } else {
-      const rings = (geometry.type === "LineString" ? [geometry.coordinates] : editableRings(geometry).map((r) => r.ring)).map(
-        (ring) => Float64Array.from(ring.flat()),
-      );
+      const rings = (
+        geometry.type === "LineString"
+          ? [geometry.coordinates]
+          : editableRings(geometry).map((r) => r.ring)
+      ).map((ring) => Float64Array.from(ring.flat()));
       this.overlay.addRings(path, rings, geometry.type !== "LineString");
     }
     return path;
@@ -673,8 +737,17 @@ export class Tools {
     for (const handle of this.handlesOf(feature, geometry)) {
       ctx.beginPath();
       if (handle.kind === "vertex") {
-        ctx.rect(handle.sx - HANDLE_PX / 2 - 1, handle.sy - HANDLE_PX / 2 - 1, HANDLE_PX + 2, HANDLE_PX + 2);
-        const chosen = this.vertex && this.vertex.pi === handle.pi && this.vertex.ri === handle.ri && this.vertex.vi === handle.vi;
+        ctx.rect(
+          handle.sx - HANDLE_PX / 2 - 1,
+          handle.sy - HANDLE_PX / 2 - 1,
+          HANDLE_PX + 2,
+          HANDLE_PX + 2,
+        );
+        const chosen =
+          this.vertex &&
+          this.vertex.pi === handle.pi &&
+          this.vertex.ri === handle.ri &&
+          this.vertex.vi === handle.vi;
         ctx.fillStyle = chosen ? "#ffd400" : "#fff";
       } else {
         ctx.arc(handle.sx, handle.sy, HANDLE_PX / 2, 0, 2 * Math.PI);
@@ -692,7 +765,10 @@ export class Tools {
     ctx.lineJoin = "round";
     ctx.lineCap = "round";
     if (draft.type === "rectangle" || draft.type === "ellipse") {
-      const geometry = draft.type === "rectangle" ? rectangleFrom(draft.start, draft.end) : ellipseFrom(draft.start, draft.end);
+      const geometry =
+        draft.type === "rectangle"
+          ? rectangleFrom(draft.start, draft.end)
+          : ellipseFrom(draft.start, draft.end);
       const path = this.pathOf(geometry);
       ctx.fillStyle = colour;
       ctx.globalAlpha = 0.25;
@@ -749,7 +825,10 @@ export class Tools {
     const [ax, ay] = this.overlay.toScreen(...start);
     const [bx, by] = this.overlay.toScreen(...end);
     ctx.lineCap = "round";
-    for (const [style, width] of [["rgba(0, 0, 0, 0.7)", 4], ["#ffd400", 2]]) {
+    for (const [style, width] of [
+      ["rgba(0, 0, 0, 0.7)", 4],
+      ["#ffd400", 2],
+    ]) {
       ctx.beginPath();
       ctx.moveTo(ax, ay);
       ctx.lineTo(bx, by);
@@ -757,7 +836,9 @@ export class Tools {
       ctx.lineWidth = width;
       ctx.stroke();
     }
-    const text = this.editor.formatLength(lengthOf({ type: "LineString", coordinates: [start, end] }));
+    const text = this.editor.formatLength(
+      lengthOf({ type: "LineString", coordinates: [start, end] }),
+    );
     this.ruler.text = text;
     ctx.font = "600 13px system-ui, sans-serif";
     ctx.textAlign = "left";
