@@ -65,12 +65,17 @@ export class Editor {
   }
 
   makeSync() {
-    const csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    // The cookie follows a new log-in in another tab; the page's field does not.
+    const csrfToken = () => {
+      const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
+      return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : field?.value || "";
+    };
     return new Sync({
       urls: this.config.urls,
       assignmentId: this.config.assignmentId,
       slideId: this.config.slideId,
-      csrfToken: csrf ? csrf.value : "",
+      csrfToken,
       versionOf: (uuid) => this.store.get(uuid)?.version,
       idOf: (uuid) => this.store.get(uuid)?.id,
       snapshot: (uuid) => {

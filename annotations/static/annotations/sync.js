@@ -18,7 +18,7 @@ export class HttpError extends Error {
 export class Sync {
   /**
    * @param {object} options
-   *   urls, assignmentId, slideId, csrfToken;
+   *   urls, assignmentId, slideId, csrfToken() → the token for X-CSRFToken;
    *   versionOf(uuid), idOf(uuid) → the server version and id the store knows;
    *   snapshot(uuid) → a serialisable local copy of the feature, kept with queued operations;
    *   onSaved(op, feature, laterOps) when the server stored an operation;
@@ -195,13 +195,12 @@ export class Sync {
       }
       return true;
     }
-    const retryable = [401, 408, 429]; // logged out, timed out, throttled: try again later
-    if (
-      error instanceof HttpError &&
-      error.status >= 400 &&
-      error.status < 500 &&
-      !retryable.includes(error.status)
-    ) {
+    // Logged out, timed out, throttled, or a CSRF token changed by logging in again elsewhere:
+    // the change is fine, the moment was not; try again later.
+    const retryable =
+      [401, 408, 429].includes(error.status) ||
+      (error.status === 403 && /CSRF/.test(error.message));
+    if (error instanceof HttpError && error.status >= 400 && error.status < 500 && !retryable) {
       return this.drop(op, error);
     }
     // Network down, server error, or a login page instead of JSON: retry later.
@@ -251,7 +250,7 @@ export class Sync {
       headers: {
         "Content-Type": "application/json",
         Accept: "application/json",
-        "X-CSRFToken": this.csrfToken,
+        "X-CSRFToken": this.csrfToken(),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
