@@ -375,6 +375,28 @@ def test_offline_changes_are_queued_then_saved(log_in, annotator, assignment, pr
     assert problems == []
 
 
+def test_a_server_error_is_retried(log_in, annotator, assignment, problems):
+    page = open_editor(log_in, annotator, assignment)
+    failures = []
+
+    def fail_once(route):
+        if route.request.method == "POST" and not failures:
+            failures.append(route.request.url)
+            route.fulfill(status=503, json={"error": "Down for a moment."})
+        else:
+            route.continue_()
+
+    page.route("**/api/slides/*/annotations", fail_once)
+    page.keyboard.press("x")
+    click(page, 800, 800)
+    expect(page.locator("#save-state")).to_contain_text("Failed – retrying")
+    expect(page.locator("#save-state")).to_have_text("Saved")
+    assert len(failures) == 1
+    assert Annotation.objects.get().kind == "point"
+    # The failed request shows in the console as a 503; nothing else may.
+    assert [p for p in problems if "503" not in p] == []
+
+
 def test_outbox_survives_a_reload_while_the_server_is_down(log_in, annotator, assignment):
     page = open_editor(log_in, annotator, assignment)
     page.route("**/api/slides/*/annotations", lambda route: route.abort())
