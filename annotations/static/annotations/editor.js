@@ -18,6 +18,8 @@ import { bboxOf, drawingRings } from "./geometry.js";
 const LOAD_DEBOUNCE_MS = 250;
 const LOAD_LIMIT = 20000;
 const STATS_DEBOUNCE_MS = 600;
+// Beyond this many loaded annotations, those outside the loaded box are forgotten.
+const KEEP_LOADED = 60000;
 
 export class Editor {
   constructor(config, viewer) {
@@ -415,7 +417,7 @@ export class Editor {
       this.loadTimer = setTimeout(() => this.load(first), 5000);
       return;
     }
-    this.ingest(data);
+    this.ingest(data, box);
     this.loaded = { box, reduced: data.reduced, scale };
     this.loading = null;
     this.changed();
@@ -426,7 +428,7 @@ export class Editor {
     }
   }
 
-  ingest(data) {
+  ingest(data, box) {
     const { store } = this;
     store.total = data.total;
     store.reduced = Boolean(data.reduced);
@@ -450,6 +452,18 @@ export class Editor {
       if (label && !this.labelById.has(label.id)) this.extraColours.set(label.id, label.colour);
     }
     store.merge(data.features, (uuid) => Boolean(this.sync && this.sync.isPending(uuid)));
+    this.prune(box);
+  }
+
+  /** Forget untouched annotations far from the view once very many have been loaded. */
+  prune(box) {
+    const { features } = this.store;
+    if (features.size <= KEEP_LOADED) return;
+    for (const [uuid, feature] of features) {
+      const [x0, y0, x1, y1] = feature.bbox;
+      const away = x1 < box[0] || x0 > box[2] || y1 < box[1] || y0 > box[3];
+      if (away && !feature.touched && uuid !== this.selected) features.delete(uuid);
+    }
   }
 
   // ---- statistics -------------------------------------------------------------------------
