@@ -733,7 +733,8 @@ export class Tools {
     ctx.lineWidth = 1.5;
     ctx.stroke(path);
     ctx.setLineDash([]);
-    if (editor.readOnly || this.gesture?.type === "move") return;
+    // Handles only where they can be used: with the select tool, not while moving the shape.
+    if (editor.readOnly || this.tool !== "select" || this.gesture?.type === "move") return;
     for (const handle of this.handlesOf(feature, geometry)) {
       ctx.beginPath();
       if (handle.kind === "vertex") {
