@@ -455,6 +455,28 @@ def test_a_conflict_asks_whose_version_to_keep(log_in, annotator, assignment, pr
     assert problems == []
 
 
+def test_keeping_mine_restores_an_annotation_deleted_elsewhere(
+    log_in, annotator, assignment, problems
+):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("g")
+    drag(page, [(300, 300), (700, 600)])
+    wait_saved(page)
+    annotation = Annotation.objects.get()
+    Annotation.objects.filter(pk=annotation.pk).update(version=F("version") + 1, is_deleted=True)
+
+    page.get_by_label("Comment").fill("Still here")
+    page.get_by_label("Name").click()
+    dialog = page.get_by_role("dialog", name="This annotation was changed elsewhere")
+    expect(dialog).to_contain_text("deleted")
+    dialog.get_by_role("button", name="Keep mine").click()
+    wait_saved(page)
+    annotation.refresh_from_db()
+    assert not annotation.is_deleted
+    assert annotation.comment == "Still here"
+    assert problems == []
+
+
 def test_ruler_line_brush_in_microns_and_space_to_pan(log_in, annotator, assignment, problems):
     page = open_editor(log_in, annotator, assignment)
     page.keyboard.press("m")

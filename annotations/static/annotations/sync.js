@@ -180,17 +180,19 @@ export class Sync {
         this.persist();
       } else {
         op.id = current.id;
-        op.version = current.properties.version;
         if (current.properties.deleted && op.op === "update") {
+          // Deleted elsewhere: restore it first; the restore's answer gives the version.
+          delete op.version;
           this.ops.unshift({
             op: "restore",
             uuid: op.uuid,
             id: current.id,
-            version: op.version,
+            version: current.properties.version,
             seq: 0,
           });
+        } else {
+          op.version = current.properties.version;
         }
-        if (op.op === "restore" && !current.properties.deleted) this.ops.shift();
         this.persist();
       }
       return true;
