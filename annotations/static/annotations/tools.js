@@ -187,6 +187,11 @@ export class Tools {
     this.notify();
   }
 
+  /** Screen pixels between recorded points: brush strokes need far fewer than outlines. */
+  spacing(draft) {
+    return draft.radius ? Math.max(2, draft.radius * this.overlay.scale * 0.4) : 2;
+  }
+
   screenDistance([ax, ay], [bx, by]) {
     const [sx, sy] = this.overlay.toScreen(ax, ay);
     const [tx, ty] = this.overlay.toScreen(bx, by);
@@ -335,7 +340,7 @@ export class Tools {
       case "draw":
         if (this.ruler) this.ruler.end = position;
         else if (draft.start) draft.end = position;
-        else if (this.screenDistance(draft.points.at(-1), position) >= 2)
+        else if (this.screenDistance(draft.points.at(-1), position) >= this.spacing(draft))
           draft.points.push(position);
         break;
       case "move":
@@ -378,6 +383,12 @@ export class Tools {
         this.click(position);
         break;
       case "draw":
+        if (this.draft && this.draft.radius && this.draft.points.length) {
+          // The stroke reaches where the button was released.
+          if (this.screenDistance(this.draft.points.at(-1), position) > 0.5) {
+            this.draft.points.push(position);
+          }
+        }
         if (this.draft) this.finish();
         break;
       case "move":
@@ -451,10 +462,16 @@ export class Tools {
           editor.create("ellipse", ellipseFrom(draft.start, draft.end));
         break;
       case "brush":
-        this.paint(strokeGeometry(draft.points, draft.radius));
-        break;
       case "eraser":
-        this.erase(strokeGeometry(draft.points, draft.radius));
+        try {
+          const stroke = strokeGeometry(draft.points, draft.radius);
+          if (draft.type === "brush") this.paint(stroke);
+          else this.erase(stroke);
+        } catch (error) {
+          // polygon-clipping gives up on some degenerate inputs; the stroke is lost, not the shape.
+          console.warn("Brush stroke failed:", error);
+          editor.notice("That stroke could not be applied; please draw it again.");
+        }
         break;
       default:
     }
