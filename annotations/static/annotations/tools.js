@@ -672,7 +672,7 @@ export class Tools {
       });
     }
     if (key === "Enter" && this.draft) return act(() => this.finish());
-    if (key === "Backspace" && this.draft && this.draft.points) {
+    if ((key === "Backspace" || key === "Delete") && this.draft && this.draft.points) {
       return act(() => {
         this.draft.points.pop();
         if (!this.draft.points.length) this.draft = null;
