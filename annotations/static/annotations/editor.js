@@ -421,6 +421,7 @@ export class Editor {
     this.loaded = { box, reduced: data.reduced, scale };
     this.loading = null;
     this.changed();
+    if (first) this.panel.showList();
     if (first || !document.body.dataset.annotationsReady) {
       this.overlay.whenDrawn(() => {
         document.body.dataset.annotationsReady = "1";

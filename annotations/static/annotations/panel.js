@@ -145,8 +145,9 @@ export class Panel {
     for (const row of document.querySelectorAll("#label-table [data-label-id]")) {
       const data = byLabel.get(Number(row.dataset.labelId));
       row.querySelector("[data-count]").textContent = data ? String(data.count) : "0";
+      // Points and lines have no area.
       row.querySelector("[data-area]").textContent =
-        data && data.count ? editor.formatArea(data.area_px, data.area_um2) : "–";
+        data && data.area_px > 0 ? editor.formatArea(data.area_px, data.area_um2) : "–";
     }
     const total = byId("stats-total");
     if (total) total.textContent = String(stats.total);
