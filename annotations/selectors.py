@@ -112,6 +112,10 @@ def annotations_in_box(
 
     When more than ``limit`` match, the answer is the reduced form (see annotation_cells_in_box).
     """
+    query = {"label_ids": label_ids, "assignment_id": assignment_id}
+    if _at_least_in_box(user=user, slide=slide, bbox=bbox, **query) > limit:
+        # Known from the cells alone: no need to write limit + 1 features to find out.
+        return annotation_cells_in_box(user=user, slide=slide, bbox=bbox, **query)
     if connection.vendor == "postgresql":
         features = _features_postgresql(user, slide, bbox, label_ids, assignment_id, limit + 1)
     else:
@@ -121,6 +125,26 @@ def annotations_in_box(
             user=user, slide=slide, bbox=bbox, label_ids=label_ids, assignment_id=assignment_id
         )
     return Viewport(reduced=False, features=features, total=len(features))
+
+
+def _at_least_in_box(*, user, slide, bbox, label_ids, assignment_id) -> int:
+    """A lower bound of the annotations meeting ``bbox``, from the cells wholly inside it.
+
+    An annotation counted in such a cell has the centre of its bounding box inside ``bbox``, so
+    it certainly meets it. Zoomed out over a crowded slide this spares writing limit + 1
+    features only to throw them away (20,000 of them take 300 ms); zoomed in, where no cell
+    lies wholly inside the box, it costs nothing.
+    """
+    size = AnnotationCell.CELL_SIZE
+    gx0, gy0 = math.ceil(bbox[0] / size), math.ceil(bbox[1] / size)
+    gx1, gy1 = math.floor(bbox[2] / size) - 1, math.floor(bbox[3] / size) - 1
+    if gx1 < gx0 or gy1 < gy0:
+        return 0
+    cells = AnnotationCell.objects.filter(
+        slide=slide, gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0
+    )
+    cells = _filtered(_visible_cells(cells, user), label_ids, assignment_id)
+    return cells.aggregate(n=Sum("count"))["n"] or 0
 
 
 def _features_orm(user, slide, bbox, label_ids, assignment_id, limit) -> list[str]:

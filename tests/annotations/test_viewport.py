@@ -242,3 +242,37 @@ def test_the_viewport_query_can_use_the_gist_index(slide, assignment, make_annot
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "annotation_live_bbox" in plan
+
+
+def test_a_box_known_to_hold_too_many_is_answered_from_the_cells(
+    slide, assignment, make_annotation, monkeypatch
+):
+    for x in (1100, 1200, 1300):
+        make_annotation(square(x, 1100, 10))  # all in cell (1, 1)
+
+    def must_not_run(*args):
+        raise AssertionError("features were read although the cells say there are too many")
+
+    monkeypatch.setattr(selectors, "_features_postgresql", must_not_run)
+    monkeypatch.setattr(selectors, "_features_orm", must_not_run)
+    viewport = selectors.annotations_in_box(
+        user=assignment.assignee, slide=slide, bbox=(1024, 1024, 2048, 2048), limit=2
+    )
+
+    assert viewport.reduced and viewport.total == 3
+
+
+def test_cells_only_partly_in_the_box_do_not_decide(slide, assignment, make_annotation):
+    for x in (1100, 1200, 1300):
+        make_annotation(square(x, 1100, 10))
+
+    # Neither box holds cell (1, 1) wholly: the features decide.
+    viewport = selectors.annotations_in_box(
+        user=assignment.assignee, slide=slide, bbox=(1000, 1000, 2047, 2047), limit=2
+    )
+    narrow = selectors.annotations_in_box(
+        user=assignment.assignee, slide=slide, bbox=(1000, 1000, 1150, 1150), limit=2
+    )
+
+    assert viewport.reduced
+    assert not narrow.reduced and narrow.total == 1
