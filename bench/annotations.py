@@ -1019,7 +1019,7 @@ def timed(phase: Phase, meter: CpuMeter, function, *args) -> Phase:
 PROBE = r"""
 import cProfile, io, json, pstats, re, time, uuid
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -1078,8 +1078,12 @@ for name, method, path in targets:
         key = name if method != "SAVE" else verb + " (save)"
         if {explain} and method != "SAVE":
             plans = []
-            with connection.cursor() as cursor:
+            # In one transaction, replaying the view's own SET LOCAL (planner settings) first.
+            with transaction.atomic(), connection.cursor() as cursor:
                 for q in queries:
+                    if q.lstrip().upper().startswith("SET "):
+                        cursor.execute(q)
+                        plans.append({{"label": "setting", "sql": q, "plan": []}})
                     select = q.lstrip().upper().startswith("SELECT")
                     if not (select and "annotations_annotation" in q):
                         continue
@@ -1243,6 +1247,9 @@ def probe_print(probed: dict, args: argparse.Namespace) -> None:
         )
     for name, item in probed.items():
         for plan in item.get("explain", []):
+            if plan["label"] == "setting":
+                print(f"\n--- {name}: the view sets {plan['sql'].strip()} first")
+                continue
             print(f"\n--- {name}: EXPLAIN (ANALYZE, BUFFERS), {plan['label']}\n{plan['sql']}\n")
             print("\n".join(plan["plan"]))
         if item.get("profile"):

@@ -138,6 +138,18 @@ ZOOM_IN = """
 }
 """
 
+# Hide (or show again) every label, as the panel's check boxes do.
+OVERLAY_HIDDEN = """
+(hidden) => {
+  const editor = window.wsi2mlEditor.editor;
+  for (const label of editor.labels) {
+    if (hidden) editor.display.hidden.add(label.id);
+    else editor.display.hidden.delete(label.id);
+  }
+  editor.overlay.requestAll();
+}
+"""
+
 
 def frames_stats(stamps: list[float], seconds: float) -> dict:
     """Frame rate and frame times (ms) from requestAnimationFrame timestamps."""
@@ -341,6 +353,14 @@ def run_all(args: argparse.Namespace) -> int:
             result["pans"]["panBy, zoom x4"] = frames_during(
                 page, args.pan_seconds, lambda s: page.evaluate(PAN_BY, s * 1000), meter()
             )
+            page.wait_for_timeout(1500)
+            # The same without the annotation layer: what OpenSeadragon alone costs here.
+            page.evaluate(OVERLAY_HIDDEN, True)
+            page.wait_for_timeout(1000)
+            result["pans"]["same, shapes hidden"] = frames_during(
+                page, args.pan_seconds, lambda s: page.evaluate(PAN_BY, s * 1000), meter()
+            )
+            page.evaluate(OVERLAY_HIDDEN, False)
             page.wait_for_timeout(1500)
             result["pans"]["idle (no input)"] = frames_during(
                 page, 2.0, lambda s: page.wait_for_timeout(s * 1000), meter()
