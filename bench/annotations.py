@@ -1424,14 +1424,15 @@ def run_all(args: argparse.Namespace) -> int:
 
 
 def app_version() -> str:
-    """The commit measured, with "+changes" when the application's files differ from it."""
+    """The last commit of the application's code, "+changes" when its files differ from it."""
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return done.stdout.strip()
 
     changed = git("status", "--porcelain", "--", *APP_FOLDERS)
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+    last = git("log", "-1", "--format=%h", "--", *APP_FOLDERS)
+    return last + ("+changes" if changed else "")
 
 
 def result_write(result: dict, label: str) -> Path:
