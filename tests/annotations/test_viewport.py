@@ -229,19 +229,20 @@ def test_postgresql_writes_the_same_features_as_python(slide, assignment, make_a
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the GiST index is PostgreSQL's")
-def test_the_viewport_query_can_use_the_gist_index(slide, assignment, make_annotation):
+def test_the_viewport_query_finds_the_slide_and_box_in_the_gist_index(
+    slide, assignment, make_annotation
+):
     make_annotation()
-    sql = (
-        "EXPLAIN SELECT id FROM annotations_annotation a WHERE a.slide_id = %s "
-        "AND NOT a.is_deleted "
-        "AND box(point(a.x0, a.y0), point(a.x1, a.y1)) && box(point(0, 0), point(10, 10))"
-    )
+    sql, params = selectors.features_sql(assignment.assignee, slide, (0, 0, 10, 10), (), None, 2000)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(sql, [slide.pk])
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
-    assert "annotation_live_bbox" in plan
+    assert "Index Scan using annotation_live_bbox" in plan
+    # Both index columns are searched: the slide id too, not only the box.
+    assert "Index Cond: ((slide_id = " in plan, plan
 
 
 def test_a_box_known_to_hold_too_many_is_answered_from_the_cells(
