@@ -1,8 +1,9 @@
 """Prove the quick-start path: run scripts/demo.sh on a fresh SQLite database and slide folder,
 then log in as the demo pathologist and fetch the status page, the slide list, a DZI and a
-tile."""
+tile, then open the work page and read, draw and delete an annotation through its API."""
 
 import http.cookiejar
+import json
 import os
 import re
 import socket
@@ -37,9 +38,8 @@ def main() -> int:
         ["bash", "scripts/demo.sh"], cwd=REPO, env=env, start_new_session=True
     )
     base = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -72,11 +72,46 @@ def main() -> int:
         tile = opener.open(f"{base}/slides/{slide_id}_files/8/0_0.jpeg", timeout=30)
         assert tile.headers["Content-Type"] == "image/jpeg"
         assert tile.read()[:2] == b"\xff\xd8"
-        print(f"smoke: quick-start OK (slide {slide_id}, DZI and tile served from SQLite demo)")
+        annotations = smoke_annotations(opener, base, jar)
+        print(
+            f"smoke: quick-start OK (slide {slide_id}, DZI and tile served from SQLite demo; "
+            f"{annotations} demo annotations on the first work slide, one drawn and deleted)"
+        )
         return 0
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def smoke_annotations(opener, base: str, jar: http.cookiejar.CookieJar) -> int:
+    """Continue to the first slide, list its annotations, draw one and delete it again."""
+    work = opener.open(f"{base}/work/continue/", timeout=30).read().decode()
+    found = re.search(r'<script id="editor-config" type="application/json">(.+?)</script>', work)
+    assert found, "the work page carries no editor config"
+    config = json.loads(found.group(1))
+    url = f"{base}{config['urls']['annotations']}"
+    listed = json.loads(opener.open(url, timeout=30).read())
+    assert listed["features"], "load_demo drew no annotations on the pathologist's first slide"
+    csrf = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    headers = {"X-CSRFToken": csrf, "Content-Type": "application/json", "Referer": base}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [[[10, 10], [90, 10], [50, 80], [10, 10]]]},
+        "properties": {
+            "assignment": config["assignmentId"],
+            "label": config["labels"][0]["id"],
+            "kind": "polygon",
+        },
+    }
+    request = urllib.request.Request(url, data=json.dumps(feature).encode(), headers=headers)
+    with opener.open(request, timeout=30) as response:
+        assert response.status == 201, response.status
+        created = json.loads(response.read())
+    one = f"{base}{config['urls']['annotation']}{created['id']}"
+    request = urllib.request.Request(one, method="DELETE", headers=headers)
+    deleted = json.loads(opener.open(request, timeout=30).read())
+    assert deleted["properties"]["deleted"] is True, deleted
+    return len(listed["features"])
 
 
 if __name__ == "__main__":
