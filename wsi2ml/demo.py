@@ -12,12 +12,15 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import openslide
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
 from annotations import services as annotation_services
 from slides import demo as demo_slides
+from slides import tiles
 from slides.files import SLIDE_SUFFIXES
 from slides.models import Slide
 from tasks import roles, services
@@ -181,12 +184,60 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float) -> list:
     return [*ring, ring[0]]
 
 
-def _demo_shapes(width: int, height: int, seed: str) -> list[tuple[str, str, dict, str]]:
-    """(label, kind, geometry, name) of the demo annotations of one person on one slide."""
+# Thumbnail pixels darker than this (mean of R, G, B) are tissue; the glass is near white.
+TISSUE_BELOW = 215
+TISSUE_THUMBNAIL = 256
+# Shapes go this many thumbnail pixels inside the tissue where there is room.
+TISSUE_MARGIN = 12
+
+
+def _inner(mask: np.ndarray, margin: int) -> np.ndarray:
+    """The pixels of ``mask`` whose whole (2 margin + 1)² square lies inside it."""
+    side = 2 * margin + 1
+    summed = np.pad(mask.astype(np.int32), margin + 1).cumsum(0).cumsum(1)
+    window = (
+        summed[side:, side:]
+        - summed[:-side, side:]
+        - summed[side:, :-side]
+        + summed[:-side, :-side]
+    )
+    return window[: mask.shape[0], : mask.shape[1]] == side * side
+
+
+def _tissue_points(slide: Slide) -> np.ndarray | None:
+    """Level-0 (x, y) of the tissue pixels of the slide's thumbnail; None when unreadable."""
+    try:
+        thumbnail = tiles.open_slide(slide.pk, slide).osr.get_thumbnail(
+            (TISSUE_THUMBNAIL, TISSUE_THUMBNAIL)
+        )
+    except (tiles.SlideUnavailable, openslide.OpenSlideError):
+        return None
+    pixels = np.asarray(thumbnail.convert("RGB"), dtype=np.float32)
+    tissue = pixels.mean(axis=2) < TISSUE_BELOW
+    core = _inner(tissue, TISSUE_MARGIN)
+    rows, columns = np.nonzero(core if core.any() else tissue)
+    if rows.size == 0:
+        return None
+    scale_x, scale_y = slide.width / pixels.shape[1], slide.height / pixels.shape[0]
+    return np.column_stack(((columns + 0.5) * scale_x, (rows + 0.5) * scale_y))
+
+
+def _demo_shapes(
+    width: int, height: int, seed: str, tissue: np.ndarray | None = None
+) -> list[tuple[str, str, dict, str]]:
+    """(label, kind, geometry, name) of the demo annotations of one person on one slide.
+
+    Each shape has a place in a fixed layout; with ``tissue`` (see _tissue_points) regions and
+    points move to the nearest tissue, so that they outline something.
+    """
     rng = random.Random(seed)
 
-    def at(fx: float, fy: float) -> tuple[float, float]:
-        return width * (fx + rng.uniform(-0.03, 0.03)), height * (fy + rng.uniform(-0.03, 0.03))
+    def at(fx: float, fy: float, snap: bool = True) -> tuple[float, float]:
+        x, y = width * (fx + rng.uniform(-0.03, 0.03)), height * (fy + rng.uniform(-0.03, 0.03))
+        if tissue is None or not snap:
+            return x, y
+        nearest = tissue[np.argmin((tissue[:, 0] - x) ** 2 + (tissue[:, 1] - y) ** 2)]
+        return float(nearest[0]), float(nearest[1])
 
     def polygon(*rings) -> dict:
         return {"type": "Polygon", "coordinates": list(rings)}
@@ -208,7 +259,9 @@ def _demo_shapes(width: int, height: int, seed: str) -> list[tuple[str, str, dic
     for i in range(3):
         point = {"type": "Point", "coordinates": list(at(0.55 + 0.04 * i, 0.45 + 0.02 * i))}
         shapes.append(("Lymphocytes", "point", point, f"Lymphocyte cluster {i + 1}"))
-    line = {"type": "LineString", "coordinates": [list(at(0.15, 0.9)), list(at(0.4, 0.86))]}
+    # The line's two ends may not both move to the same bit of tissue.
+    ends = [list(at(0.15, 0.9, snap=False)), list(at(0.4, 0.86, snap=False))]
+    line = {"type": "LineString", "coordinates": ends}
     shapes.append(("Stroma", "line", line, "Tumour margin"))
     # A brush stroke around a spared island: a shell with a hole.
     cx, cy = at(0.75, 0.2)
@@ -238,9 +291,8 @@ def demo_annotations_ensure(*, task: Task) -> int:
             if not (slide.width and slide.height):
                 continue
             seed = f"{assignment.assignee.get_username()}/{slide.path}"
-            for index, (label, kind, shape, name) in enumerate(
-                _demo_shapes(slide.width, slide.height, seed)
-            ):
+            shapes = _demo_shapes(slide.width, slide.height, seed, _tissue_points(slide))
+            for index, (label, kind, shape, name) in enumerate(shapes):
                 _, new = annotation_services.annotation_create(
                     slide=slide,
                     assignment=assignment,

@@ -228,3 +228,26 @@ def test_running_it_again_adds_no_annotation(slides_root, small_demo):
     )
     assert after == before
     assert "Demo annotations: 0 created." in again
+
+
+def test_demo_annotations_are_placed_on_tissue(slides_root, small_demo):
+    load_demo()
+
+    points = Annotation.objects.filter(kind="point").select_related("slide")
+    assert points.count() >= 6
+    for point in points:
+        x, y = point.geometry["coordinates"]
+        with openslide.OpenSlide(slides_root / point.slide.path) as slide:
+            pixel = slide.read_region((int(x) - 1, int(y) - 1), 0, (3, 3)).convert("RGB")
+        assert np.asarray(pixel, dtype=np.float32).mean() < 235, (point.slide.path, x, y)
+
+
+def test_demo_shapes_keep_their_layout_without_a_readable_slide():
+    shapes = wsi2ml_demo._demo_shapes(1000, 800, "seed", tissue=None)
+    on_tissue = wsi2ml_demo._demo_shapes(1000, 800, "seed", tissue=np.array([[500.0, 400.0]]))
+
+    points = [shape["coordinates"] for _, kind, shape, _ in shapes if kind == "point"]
+    assert all(0 < x < 1000 and 0 < y < 800 for x, y in points)
+    assert len(set(map(tuple, points))) == 3
+    moved = [shape["coordinates"] for _, kind, shape, _ in on_tissue if kind == "point"]
+    assert moved == [[500.0, 400.0]] * 3
