@@ -10,7 +10,7 @@ that window.wsi2mlEditor has 20,000 features drawn; then drag the slide with the
 it with OpenSeadragon's ``viewport.panBy`` for a few seconds each while requestAnimationFrame
 records every frame in the page. A screenshot goes to /tmp.
 
-Run ``.venv/bin/python bench/annotations_browser.py --help``; see bench/README.md.
+Run ``.venv/bin/python bench/annotation_editor.py --help``; see bench/README.md.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import annotation_api as data  # bench/annotation_api.py, beside this file
 import redis
 import tiles as bench
-
-import annotations as data  # bench/annotations.py, beside this file (not the Django app)
 
 log = bench.log
 BenchError = bench.BenchError

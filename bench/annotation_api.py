@@ -19,7 +19,7 @@ measures, one request at a time:
 
 ``--explain`` prints the viewport query's SQL with EXPLAIN (ANALYZE, BUFFERS); ``--profile``
 runs the views in-process under cProfile and splits their time between SQL and Python.
-Run ``.venv/bin/python bench/annotations.py --help``; see bench/README.md.
+Run ``.venv/bin/python bench/annotation_api.py --help``; see bench/README.md.
 """
 
 from __future__ import annotations
