@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 VIEWPORT = {"width": 1280, "height": 800}
+SETTLE_SECONDS = 10
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +53,26 @@ def page(browser, problems) -> Page:
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("console", lambda message: _record_csp_violation(message.text, problems))
+    in_flight = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
     yield page
+    _settle(context, page, in_flight)
     context.close()
+
+
+def _settle(context, page: Page, in_flight: set) -> None:
+    """Let the server finish what the page asked of it before the test's database is emptied.
+
+    A heartbeat or an autosave still being handled holds locks that the flush between tests
+    would wait on while the request waits on the flush: PostgreSQL then breaks the deadlock by
+    failing the flush. New requests are refused, and those under way are awaited.
+    """
+    context.route("**/*", lambda route: route.abort())
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while in_flight and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
 
 
 def _record_csp_violation(text: str, problems: list[str]) -> None:
