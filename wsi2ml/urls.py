@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
 
 from slides.converters import IdConverter, TileIndexConverter
 from tasks.views import home
@@ -17,6 +17,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotations.urls")),
+    # Last of the API routes: what none of them matches is a JSON 404, not an HTML page.
+    re_path(r"^api/", views.api_not_found),
     path("slides/", include("slides.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -14,3 +14,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:  # any database failure means "not healthy", whatever its type
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    """Answer any /api/ URL that no API route matches in JSON, as the API's own errors are."""
+    return JsonResponse({"error": f"No API endpoint at {request.path}."}, status=404)
