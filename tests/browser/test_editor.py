@@ -547,9 +547,10 @@ def deep_assignment(project, deep_slide, annotator, admin_user):
     )
 
 
-def test_twenty_thousand_polygons_draw_within_three_seconds(
+def test_twenty_thousand_polygons_in_view_are_all_loaded_and_drawn(
     log_in, annotator, deep_assignment, deep_slide, project, problems, artifacts
 ):
+    # How fast: bench/annotation_editor.py measures it; a test only checks that all are shown.
     labels = list(project.labels.all()[:3])
     annotation_services.annotations_bulk_create(
         slide=deep_slide,
@@ -558,14 +559,10 @@ def test_twenty_thousand_polygons_draw_within_three_seconds(
         items=cell_polygons(labels, 100, 200),
     )
     page = open_editor(log_in, annotator, deep_assignment)
-    page.reload()  # timed from this navigation, by the page's own clock
-    page.wait_for_function("() => document.body.dataset.annotationsReady === '1'", timeout=30_000)
-    ready_ms = page.evaluate("() => performance.now()")
     facts = summary(page)
     page.screenshot(path=artifacts / "editor-20000-polygons.png")
     assert facts["features"] == 20_000
     assert facts["drawnCount"] == 20_000
-    assert ready_ms < 3000, f"first load drawn after {ready_ms:.0f} ms"
     assert problems == []
 
 
@@ -588,4 +585,45 @@ def test_too_many_for_the_view_shows_counts_per_cell(
     assert facts["clusters"] > 0
     expect(page.locator("#annotation-count")).to_contain_text("zoom in")
     page.screenshot(path=artifacts / "editor-reduced.png")
+    assert problems == []
+
+
+OSD_AT = """([x, y]) => {
+  // OpenSeadragon's own mapping, independent of the overlay's matrix.
+  const { viewer } = window.wsi2mlViewer;
+  const point = viewer.world.getItemAt(0).imageToViewerElementCoordinates(
+    new OpenSeadragon.Point(x, y));
+  const rect = viewer.element.getBoundingClientRect();
+  return [rect.left + point.x, rect.top + point.y];
+}"""
+
+
+def test_shapes_drawn_on_a_rotated_slide_land_under_the_pointer(
+    log_in, annotator, assignment, problems
+):
+    page = open_editor(log_in, annotator, assignment)
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          const { viewer } = window.wsi2mlViewer;
+          viewer.addOnceHandler('animation-finish', resolve);
+          viewer.viewport.setRotation(90);
+        })"""
+    )
+
+    def osd_at(x: float, y: float) -> list[float]:
+        return page.evaluate(OSD_AT, [x, y])
+
+    page.keyboard.press("x")
+    page.mouse.click(*osd_at(600, 900))
+    page.keyboard.press("g")
+    page.mouse.move(*osd_at(1000, 1200))
+    page.mouse.down()
+    page.mouse.move(*osd_at(1400, 1500), steps=5)
+    page.mouse.up()
+    wait_saved(page)
+
+    point = Annotation.objects.get(kind="point")
+    assert near(point.geometry["coordinates"], (600, 900), tolerance=3)
+    rectangle = Annotation.objects.get(kind="rectangle")
+    assert near(bbox(rectangle), (1000, 1200, 1400, 1500), tolerance=3)
     assert problems == []
