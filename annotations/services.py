@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 
 from annotations import geometry, permissions
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides.models import Slide
-from tasks.models import Assignment, Label
+from tasks.models import Assignment, AssignmentSlide, Label
 
 NAME_MAX = 200
 COMMENT_MAX = 10_000
@@ -58,10 +59,14 @@ def _state(annotation: Annotation) -> _State:
 
 
 def _check_slide(assignment: Assignment, slide: Slide) -> None:
-    if not assignment.assignment_slides.filter(slide=slide).exists():
+    """The slide must be in the assignment and not marked done (reopening it allows edits)."""
+    state = assignment.assignment_slides.filter(slide=slide).values_list("state", flat=True).first()
+    if state is None:
         raise AnnotationError(
             f"Slide {slide.pk} is not part of assignment {assignment.pk}.", field="assignment"
         )
+    if state == AssignmentSlide.State.DONE:
+        raise PermissionDenied("This slide is marked done; reopen it to change its annotations.")
 
 
 def _check_label(assignment: Assignment, label: Label) -> None:
@@ -223,9 +228,11 @@ def annotation_create(
     repaired or clipped.
     """
     permissions.check_can_write(author, assignment)
-    _check_slide(assignment, slide)
+    # A retry of a create that was stored is answered even when the slide was marked done
+    # since: the browser only wants to know that it was saved.
     if uuid is not None and (existing := _existing(uuid, author=author, slide=slide)):
         return existing, False
+    _check_slide(assignment, slide)
     _check_label(assignment, label)
     _check_text(name, comment)
     annotation = Annotation(
@@ -289,6 +296,7 @@ def annotation_update(
     """
     before = _lock(annotation)
     permissions.check_can_write(actor, before.assignment)
+    _check_slide(before.assignment, before.slide)
     _check_version(before, version)
     if before.is_deleted:
         raise AnnotationConflict("The annotation is deleted; restore it first.", current=before)
@@ -323,6 +331,7 @@ def _set_deleted(
 ) -> Annotation:
     current = _lock(annotation)
     permissions.check_can_write(actor, current.assignment)
+    _check_slide(current.assignment, current.slide)
     _check_version(current, version)
     if current.is_deleted == deleted:
         state = "deleted" if deleted else "not deleted"

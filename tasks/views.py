@@ -30,10 +30,17 @@ def _editor_config(item: AssignmentSlide, labels) -> dict:
     """Settings of the annotation editor, in the shape docs/annotations-spec.md gives."""
     slide = item.slide
     one = reverse("annotations:annotation", args=[_ID_PLACEHOLDER])
+    if not item.assignment.is_open:
+        read_only = "this assignment is completed"
+    elif item.state == AssignmentSlide.State.DONE:
+        read_only = "this slide is marked done; reopen it to edit"
+    else:
+        read_only = ""
     return {
         "slideId": slide.pk,
         "assignmentId": item.assignment_id,
-        "readOnly": not item.assignment.is_open,
+        "readOnly": bool(read_only),
+        "readOnlyReason": read_only,
         "mpp": slide.mpp,
         "width": slide.width,
         "height": slide.height,

@@ -24,7 +24,7 @@ from slides import tiles
 from slides.files import SLIDE_SUFFIXES
 from slides.models import Slide
 from tasks import roles, services
-from tasks.models import Label, Project, Task
+from tasks.models import AssignmentSlide, Label, Project, Task
 
 # Path under SLIDES_ROOT, width, height, seed: one large slide to zoom around, three smaller.
 DEMO_SLIDES = (
@@ -286,7 +286,9 @@ def demo_annotations_ensure(*, task: Task) -> int:
     for assignment in assignments:
         if not assignment.is_open:
             continue
-        for item in assignment.assignment_slides.select_related("slide"):
+        # A slide marked done takes no more annotations (see annotations.services).
+        done = AssignmentSlide.State.DONE
+        for item in assignment.assignment_slides.exclude(state=done).select_related("slide"):
             slide = item.slide
             if not (slide.width and slide.height):
                 continue

@@ -313,6 +313,65 @@ def test_a_completed_assignment_is_403(client, create_url, assignment, labels, a
     assert_refused(response, 403, "This assignment is completed", before)
 
 
+def _mark_done(assignment, slide):
+    item = assignment.assignment_slides.get(slide=slide)
+    task_services.work_done(item=item)
+    return item
+
+
+def test_a_slide_marked_done_takes_no_new_annotation(client, create_url, assignment, slide, labels):
+    _mark_done(assignment, slide)
+    before = counts()
+
+    response = post(client, create_url, feature(assignment, labels["Tumour"]))
+
+    assert_refused(response, 403, "This slide is marked done; reopen it", before)
+
+
+@pytest.mark.parametrize("change", ["patch", "delete", "restore"])
+def test_a_slide_marked_done_keeps_its_annotations_as_they_are(
+    client, assignment, slide, make_annotation, change
+):
+    annotation = make_annotation()
+    if change == "restore":
+        client.delete(url_of(annotation))
+    _mark_done(assignment, slide)
+    before = counts()
+    row_before = Annotation.objects.values().get(pk=annotation.pk)
+
+    if change == "patch":
+        response = patch(client, url_of(annotation), {"version": 1, "geometry": square(300, 300)})
+    elif change == "delete":
+        response = client.delete(url_of(annotation))
+    else:
+        response = post(client, url_of(annotation, "annotation_restore"), {})
+
+    assert_refused(response, 403, "This slide is marked done", before)
+    assert Annotation.objects.values().get(pk=annotation.pk) == row_before
+
+
+def test_reopening_a_done_slide_allows_changes_again(client, create_url, assignment, slide, labels):
+    item = _mark_done(assignment, slide)
+    task_services.work_reopen(item=item, actor=assignment.assignee)
+
+    response = post(client, create_url, feature(assignment, labels["Tumour"]))
+
+    assert response.status_code == 201
+
+
+def test_a_stored_create_sent_again_after_done_answers_what_was_stored(
+    client, create_url, assignment, slide, labels
+):
+    body = feature(assignment, labels["Tumour"], uuid=str(uuid.uuid4()))
+    first = post(client, create_url, body)
+    _mark_done(assignment, slide)
+
+    again = post(client, create_url, body)
+
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+
+
 def test_a_slide_outside_the_assignment_is_refused(client, assignment, labels, slides, admin_user):
     task_services.assignment_set_slides(assignment=assignment, slides=slides[:1], actor=admin_user)
     # Still visible to the annotator through a second assignment of another task.
