@@ -1435,11 +1435,12 @@ def app_version() -> str:
     return last + ("+changes" if changed else "")
 
 
-def result_write(result: dict, label: str) -> Path:
+def result_write(result: dict, label: str, name: str = "annotations") -> Path:
+    """Write bench/results/<name>-<date>-<time>[-<label>].json; return its path."""
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = results / f"annotations-{stamp}{'-' + label if label else ''}.json"
+    out = results / f"{name}-{stamp}{'-' + label if label else ''}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return out
 

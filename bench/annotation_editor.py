@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import signal
 import statistics
@@ -371,7 +370,7 @@ def run_all(args: argparse.Namespace) -> int:
         server.stop()
         redis.Redis(host="127.0.0.1", port=6379, db=args.redis_db).flushdb()
     report(result, args, problems)
-    out = result_write(
+    out = data.result_write(
         {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
@@ -383,6 +382,7 @@ def run_all(args: argparse.Namespace) -> int:
             "seconds": round(time.perf_counter() - started, 1),
         },
         args.label,
+        "annotations-browser",
     )
     print(f"screenshot: {args.screenshot}")
     print(f"results: {out.relative_to(bench.REPO)}")
@@ -442,15 +442,6 @@ def report(result: dict, args: argparse.Namespace, problems: list[str]) -> None:
     )
     for problem in problems[:10]:
         print(f"FAILED: {problem}")
-
-
-def result_write(result: dict, label: str) -> Path:
-    results = bench.BENCH / "results"
-    results.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = results / f"annotations-browser-{stamp}{'-' + label if label else ''}.json"
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return out
 
 
 if __name__ == "__main__":

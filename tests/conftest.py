@@ -5,6 +5,7 @@ from django.conf import settings as django_settings
 from guardian.shortcuts import assign_perm
 
 from slides import grants, tiles
+from tasks.models import Label, Project
 from tests import factories
 
 SHARED_SLIDES = Path(django_settings.BASE_DIR).parent / "shared" / "slides"
@@ -45,6 +46,17 @@ def shared_slides() -> Path:
 @pytest.fixture
 def slide(slides_root, db):
     return factories.slide_create(slides_root)
+
+
+@pytest.fixture
+def project(db):
+    """A project with three labels: Tumour (1), Stroma (2) and Necrosis (3)."""
+    project = Project.objects.create(name="Breast tumour segmentation")
+    for order, (name, colour, key) in enumerate(
+        [("Tumour", "#d62728", "1"), ("Stroma", "#2ca02c", "2"), ("Necrosis", "#7f7f7f", "3")]
+    ):
+        Label.objects.create(project=project, name=name, colour=colour, shortcut=key, order=order)
+    return project
 
 
 @pytest.fixture

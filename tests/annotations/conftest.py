@@ -21,16 +21,6 @@ def square(x: float, y: float, size: float = 100) -> dict:
 
 
 @pytest.fixture
-def project(db):
-    project = Project.objects.create(name="Breast tumour segmentation")
-    for order, (name, colour, key) in enumerate(
-        [("Tumour", "#d62728", "1"), ("Stroma", "#2ca02c", "2"), ("Necrosis", "#7f7f7f", "3")]
-    ):
-        Label.objects.create(project=project, name=name, colour=colour, shortcut=key, order=order)
-    return project
-
-
-@pytest.fixture
 def labels(project):
     return {label.name: label for label in project.labels.all()}
 

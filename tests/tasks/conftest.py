@@ -1,17 +1,6 @@
 import pytest
 
-from tasks.models import Label, Project
 from tests import factories
-
-
-@pytest.fixture
-def project(db):
-    project = Project.objects.create(name="Breast tumour segmentation")
-    for order, (name, colour, key) in enumerate(
-        [("Tumour", "#d62728", "1"), ("Stroma", "#2ca02c", "2"), ("Necrosis", "#7f7f7f", "3")]
-    ):
-        Label.objects.create(project=project, name=name, colour=colour, shortcut=key, order=order)
-    return project
 
 
 @pytest.fixture
