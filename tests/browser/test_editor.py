@@ -627,3 +627,25 @@ def test_shapes_drawn_on_a_rotated_slide_land_under_the_pointer(
     rectangle = Annotation.objects.get(kind="rectangle")
     assert near(bbox(rectangle), (1000, 1200, 1400, 1500), tolerance=3)
     assert problems == []
+
+
+def test_hand_drawn_outlines_drop_corners_nobody_could_see(log_in, annotator, assignment):
+    page = open_editor(log_in, annotator, assignment)
+    centre, radius, steps = (1100, 1400), 300, 360
+    circle = [
+        (
+            centre[0] + radius * math.cos(2 * math.pi * k / steps),
+            centre[1] + radius * math.sin(2 * math.pi * k / steps),
+        )
+        for k in range(steps + 1)
+    ]
+
+    page.keyboard.press("l")
+    drag(page, circle, steps=1)
+    wait_saved(page)
+
+    outline = Annotation.objects.get(kind="freehand")
+    # Hundreds of pointer positions, kept to the corners that shape the outline on screen...
+    assert 12 <= outline.vertex_count <= 80, outline.vertex_count
+    # ...with the area the annotator drew (a 360-gon loses 0.005 % of the circle's).
+    assert outline.area_px == pytest.approx(math.pi * radius**2, rel=0.02)

@@ -241,6 +241,57 @@ function clippingOf(geometry) {
   return geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
 }
 
+/** Squared distance from p to the segment a–b. */
+function segmentDistance2([px, py], [ax, ay], [bx, by]) {
+  const dx = bx - ax;
+  const dy = by - ay;
+  const length2 = dx * dx + dy * dy;
+  const t = length2 ? Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / length2)) : 0;
+  const x = ax + t * dx - px;
+  const y = ay + t * dy - py;
+  return x * x + y * y;
+}
+
+/** A closed ring with the corners that lie within tolerance of their neighbours' line removed
+ * (Douglas–Peucker); the ring itself when fewer than three corners would be left. */
+function simplifyRing(ring, tolerance) {
+  const keep = new Uint8Array(ring.length);
+  keep[0] = keep[ring.length - 1] = 1;
+  const spans = [[0, ring.length - 1]];
+  const limit = tolerance * tolerance;
+  while (spans.length) {
+    const [first, last] = spans.pop();
+    let farthest = -1;
+    let distance = limit;
+    for (let i = first + 1; i < last; i++) {
+      const d = segmentDistance2(ring[i], ring[first], ring[last]);
+      if (d > distance) {
+        distance = d;
+        farthest = i;
+      }
+    }
+    if (farthest >= 0) {
+      keep[farthest] = 1;
+      spans.push([first, farthest], [farthest, last]);
+    }
+  }
+  const simpler = ring.filter((_, i) => keep[i]);
+  return simpler.length >= 4 ? simpler : ring;
+}
+
+/** A Polygon or MultiPolygon with every ring simplified to within ``tolerance`` slide pixels:
+ * hand-drawn outlines and brush strokes carry many corners that nobody could see. */
+export function simplify(geometry, tolerance) {
+  if (!geometry || !(tolerance > 0)) return geometry;
+  const polygon = (rings) => rings.map((ring) => simplifyRing(ring, tolerance));
+  if (geometry.type === "Polygon")
+    return { ...geometry, coordinates: polygon(geometry.coordinates) };
+  if (geometry.type === "MultiPolygon") {
+    return { ...geometry, coordinates: geometry.coordinates.map(polygon) };
+  }
+  return geometry;
+}
+
 /** The union of round-ended capsules along a brush path, or null for an empty path. */
 export function strokeGeometry(points, radius) {
   if (!points.length) return null;

@@ -14,6 +14,7 @@ import {
   polygonFrom,
   rectangleFrom,
   rounded,
+  simplify,
   strokeGeometry,
   translate,
   union,
@@ -444,7 +445,7 @@ export class Tools {
       case "polygon":
       case "freehand":
         if (draft.points.length >= 3) {
-          const geometry = polygonFrom(draft.points);
+          const geometry = simplify(polygonFrom(draft.points), this.invisibleDetail());
           if (areaOf(geometry) > 0) editor.create(draft.type, geometry);
         }
         break;
@@ -464,7 +465,10 @@ export class Tools {
       case "brush":
       case "eraser":
         try {
-          const stroke = strokeGeometry(draft.points, draft.radius);
+          const stroke = simplify(
+            strokeGeometry(draft.points, draft.radius),
+            this.invisibleDetail(),
+          );
           if (draft.type === "brush") this.paint(stroke);
           else this.erase(stroke);
         } catch (error) {
@@ -475,6 +479,13 @@ export class Tools {
         break;
       default:
     }
+  }
+
+  /** Half a screen pixel in slide pixels: the detail a drawn outline may lose unseen. Only new
+   * strokes and outlines are simplified, never a stored shape, whose detail may have been drawn
+   * at a higher zoom. */
+  invisibleDetail() {
+    return 0.5 / this.overlay.scale;
   }
 
   /** Merge a brush stroke into the selected shape of the current label, or make a new one. */
