@@ -31,9 +31,7 @@ import json
 import math
 import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -1257,12 +1255,7 @@ def probe_print(probed: dict, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args.workdir = args.workdir.resolve()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    with bench.exclusive_run(args.lock_wait):
-        return run_all(args)
+    return bench.run_in_workdir(parse_args(argv), run_all)
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -1446,8 +1439,4 @@ def result_write(result: dict, label: str, name: str = "annotations") -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(2)
+    bench.run_script(main)

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import signal
 import statistics
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,12 +268,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args.workdir = args.workdir.resolve()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    with bench.exclusive_run(args.lock_wait):
-        return run_all(args)
+    return bench.run_in_workdir(parse_args(argv), run_all)
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -445,8 +438,4 @@ def report(result: dict, args: argparse.Namespace, problems: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(2)
+    bench.run_script(main)

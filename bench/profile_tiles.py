@@ -450,8 +450,4 @@ def run_profile(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except bench.BenchError as exc:
-        print(f"profile failed: {exc}", file=sys.stderr)
-        sys.exit(2)
+    bench.run_script(main, "profile")

@@ -41,9 +41,11 @@ import time
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import openslide
 import psycopg2
@@ -356,6 +358,24 @@ def ceiling_measure(
 LOCK_PATH = Path("/tmp/wsi2ml-bench.lock")
 
 
+def run_script(main: Callable[[], int], what: str = "bench") -> NoReturn:
+    """Exit with what a benchmark's main returns; a BenchError is a message and status 2."""
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"{what} failed: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_in_workdir(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
+    """Stop cleanly on SIGTERM, make the work directory, and run under the benchmark lock."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args.workdir = args.workdir.resolve()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    with exclusive_run(args.lock_wait):
+        return run(args)
+
+
 @contextlib.contextmanager
 def exclusive_run(max_wait: float):
     """Hold the machine-wide benchmark lock, waiting up to ``max_wait`` s for another run to end.
@@ -434,6 +454,7 @@ def redis_bench_db(number: int, force: bool) -> redis.Redis:
 REGISTER = """
 import json
 from pathlib import Path
+from typing import NoReturn
 from django.contrib.auth import get_user_model
 from guardian.shortcuts import assign_perm
 from slides.services import slide_register_file
@@ -1034,14 +1055,10 @@ def result_write(result: dict, label: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     serving = "a" in args.phases or "b" in args.phases
     if serving and shutil.which("wrk") is None:
         raise BenchError("wrk is missing: apt-get install -y wrk")
-    args.workdir = args.workdir.resolve()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    with exclusive_run(args.lock_wait):
-        return run_all(args)
+    return run_in_workdir(args, run_all)
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -1107,8 +1124,4 @@ def run_all(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)
