@@ -110,6 +110,14 @@ def drag(page: Page, points, steps: int = 4) -> None:
     page.mouse.up()
 
 
+def draw_rectangle(page: Page, corner, opposite) -> Annotation:
+    """Draw a rectangle with the rectangle tool and return it once saved."""
+    page.keyboard.press("g")
+    drag(page, [corner, opposite])
+    wait_saved(page)
+    return Annotation.objects.get(kind="rectangle")
+
+
 def draw_polygon(page: Page, points) -> None:
     page.keyboard.press("p")
     for point in points[:-1]:
@@ -281,10 +289,7 @@ def test_erasing_a_whole_shape_deletes_it_and_undo_brings_it_back(
     log_in, annotator, assignment, problems
 ):
     page = open_editor(log_in, annotator, assignment)
-    page.keyboard.press("g")
-    drag(page, [(500, 500), (600, 600)])
-    wait_saved(page)
-    annotation = Annotation.objects.get()
+    annotation = draw_rectangle(page, (500, 500), (600, 600))
 
     page.keyboard.press("Escape")
     page.keyboard.press("e")
@@ -304,9 +309,7 @@ def test_erasing_a_whole_shape_deletes_it_and_undo_brings_it_back(
 
 def test_label_and_comment_in_the_panel(log_in, annotator, assignment, problems):
     page = open_editor(log_in, annotator, assignment)
-    page.keyboard.press("g")
-    drag(page, [(300, 300), (700, 600)])
-    wait_saved(page)
+    draw_rectangle(page, (300, 300), (700, 600))
 
     page.get_by_label("Label", exact=True).select_option("Stroma")
     page.get_by_label("Comment").fill("Check with a second reader")
@@ -422,10 +425,7 @@ def test_outbox_survives_a_reload_while_the_server_is_down(log_in, annotator, as
 
 def test_a_conflict_asks_whose_version_to_keep(log_in, annotator, assignment, problems, artifacts):
     page = open_editor(log_in, annotator, assignment)
-    page.keyboard.press("g")
-    drag(page, [(300, 300), (700, 600)])
-    wait_saved(page)
-    annotation = Annotation.objects.get()
+    annotation = draw_rectangle(page, (300, 300), (700, 600))
     # Someone else saves a newer version meanwhile.
     Annotation.objects.filter(pk=annotation.pk).update(version=F("version") + 1, comment="Theirs")
 
@@ -459,10 +459,7 @@ def test_keeping_mine_restores_an_annotation_deleted_elsewhere(
     log_in, annotator, assignment, problems
 ):
     page = open_editor(log_in, annotator, assignment)
-    page.keyboard.press("g")
-    drag(page, [(300, 300), (700, 600)])
-    wait_saved(page)
-    annotation = Annotation.objects.get()
+    annotation = draw_rectangle(page, (300, 300), (700, 600))
     Annotation.objects.filter(pk=annotation.pk).update(version=F("version") + 1, is_deleted=True)
 
     page.get_by_label("Comment").fill("Still here")
