@@ -412,8 +412,15 @@ def test_outbox_survives_a_reload_while_the_server_is_down(log_in, annotator, as
         "**/api/slides/*/annotations",
         lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
     )
-    page.once("dialog", lambda dialog: dialog.accept())  # beforeunload: changes not saved
+    warnings = []
+
+    def leave_anyway(dialog):
+        warnings.append(dialog.type)
+        dialog.accept()
+
+    page.once("dialog", leave_anyway)
     reload(page)
+    assert warnings == ["beforeunload"]  # the browser warned: changes not saved yet
     assert summary(page)["features"] == 1  # shown from the outbox
     assert Annotation.objects.count() == 0
 
