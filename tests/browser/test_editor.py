@@ -653,3 +653,41 @@ def test_hand_drawn_outlines_drop_corners_nobody_could_see(log_in, annotator, as
     assert 12 <= outline.vertex_count <= 80, outline.vertex_count
     # ...with the area the annotator drew (a 360-gon loses 0.005 % of the circle's).
     assert outline.area_px == pytest.approx(math.pi * radius**2, rel=0.02)
+
+
+def test_display_settings_and_the_list_change_what_is_shown(
+    log_in, annotator, assignment, problems
+):
+    page = open_editor(log_in, annotator, assignment)
+    draw_rectangle(page, (300, 300), (700, 600))  # Tumour, the first label
+    page.keyboard.press("Escape")
+    page.keyboard.press("2")
+    page.keyboard.press("g")
+    drag(page, [(1000, 300), (1400, 600)])  # Stroma
+    wait_saved(page)
+    page.keyboard.press("Escape")
+    tumour, stroma = (500, 450), (1200, 450)  # inside each, away from the outline
+    assert pixel(page, *tumour)[3] > 0 and pixel(page, *stroma)[3] > 0
+
+    page.get_by_label("Show Tumour").uncheck()
+    page.wait_for_function(f"() => !({PIXEL_AT})([500, 450])[3]")
+    assert pixel(page, *stroma)[3] > 0
+
+    page.get_by_label("Fill opacity").fill("0")
+    page.wait_for_function(f"() => !({PIXEL_AT})([1200, 450])[3]")
+    assert pixel(page, 1000, 450)[3] > 0  # the outline is still drawn
+
+    # Zoomed far out, a click in the list brings the annotation into view and selects it.
+    page.evaluate("() => window.wsi2mlViewer.viewer.viewport.zoomTo(0.5, null, true)")
+    page.locator("#annotation-list").get_by_role("button", name="Stroma").click()
+    page.wait_for_function(
+        """() => {
+          const [left, top] = window.wsi2mlEditor.toScreen(1000, 300);
+          const [right, bottom] = window.wsi2mlEditor.toScreen(1400, 600);
+          const box = window.wsi2mlViewer.viewer.element.getBoundingClientRect();
+          return right - left > 150 && left >= box.left && right <= box.right
+            && top >= box.top && bottom <= box.bottom;
+        }"""
+    )
+    expect(page.locator("#selected-kind")).to_contain_text("Rectangle")
+    assert problems == []
