@@ -691,3 +691,23 @@ def test_display_settings_and_the_list_change_what_is_shown(
     )
     expect(page.locator("#selected-kind")).to_contain_text("Rectangle")
     assert problems == []
+
+
+def test_polygon_keys_cancel_undo_a_corner_and_close(log_in, annotator, assignment, problems):
+    page = open_editor(log_in, annotator, assignment)
+    page.keyboard.press("p")
+    for corner in [(300, 300), (700, 300), (700, 700)]:
+        click(page, *corner)
+    # Esc cancels the polygon being drawn: otherwise the corners below would extend it.
+    page.keyboard.press("Escape")
+
+    for corner in [(300, 300), (700, 300), (700, 700), (1500, 1500)]:
+        click(page, *corner)
+    page.keyboard.press("Backspace")  # takes back the stray last corner
+    page.keyboard.press("Enter")  # closes the polygon
+    wait_saved(page)
+
+    polygon = Annotation.objects.get()
+    assert polygon.kind == "polygon" and polygon.vertex_count == 4  # 3 corners, closed
+    assert near(bbox(polygon), (300, 300, 700, 700))
+    assert problems == []
