@@ -293,9 +293,10 @@ SETUP = """
 import json
 from pathlib import Path
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from slides.models import Slide
 from slides.services import slide_register_file
-from tasks import services
+from tasks import roles, services
 from tasks.models import Assignment, Label, Project, Task
 
 User = get_user_model()
@@ -314,6 +315,7 @@ user, _ = User.objects.get_or_create(username={annotator!r})
 user.is_staff = user.is_superuser = False
 user.set_password({password!r})
 user.save()
+user.groups.add(Group.objects.get(name=roles.ANNOTATOR))  # only annotators can be given work
 project, _ = Project.objects.get_or_create(name={project!r})
 project.members.add(user)
 labels = []

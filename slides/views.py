@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from slides import grants, selectors, tiles
+from slides.converters import parse_number
 from slides.deepzoom import (
     THUMBNAIL_MAX,
     THUMBNAIL_MIN,
@@ -140,13 +141,10 @@ def tile(request: HttpRequest, slide_id: int, level: int, col: int, row: int) ->
 @require_GET
 def thumbnail(request: HttpRequest, slide_id: int) -> HttpResponse:
     slide = get_slide_for_user(request.user, slide_id)
-    try:
-        size = int(request.GET.get("size", 256))
-    except ValueError:
-        return HttpResponseBadRequest("size must be a whole number of pixels.")
-    if not THUMBNAIL_MIN <= size <= THUMBNAIL_MAX:
+    size = parse_number(request.GET.get("size", "256"), low=THUMBNAIL_MIN, high=THUMBNAIL_MAX)
+    if size is None:
         return HttpResponseBadRequest(
-            f"size must be between {THUMBNAIL_MIN} and {THUMBNAIL_MAX} pixels."
+            f"size must be a whole number of pixels between {THUMBNAIL_MIN} and {THUMBNAIL_MAX}."
         )
     opened = _open(slide.pk, slide)
     etag = tiles.etag_for(opened, "thumbnail", size)

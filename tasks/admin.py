@@ -7,9 +7,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from slides.admin import SlideAdmin
+from slides.converters import parse_ids
 from slides.models import Slide
 from tasks import services
-from tasks.forms import AssignmentAdminForm, BatchDelegationForm, LabelForm, ReassignForm
+from tasks.forms import (
+    AssignmentAdminForm,
+    AssignmentInlineForm,
+    AssignmentInlineFormSet,
+    BatchDelegationForm,
+    LabelForm,
+    ReassignForm,
+)
 from tasks.models import (
     Assignment,
     AssignmentSlide,
@@ -84,9 +92,12 @@ class TaskSlideInline(admin.TabularInline):
 
 class AssignmentInline(admin.TabularInline):
     model = Assignment
+    form = AssignmentInlineForm
+    formset = AssignmentInlineFormSet
     fields = ["assignee", "state", "progress"]
     readonly_fields = ["state", "progress"]
-    autocomplete_fields = ["assignee"]
+    # A list rather than the admin's autocomplete, which would offer every user: the form offers
+    # only those who may do the work (tasks.roles).
     extra = 0
     can_delete = False
     show_change_link = True
@@ -104,7 +115,12 @@ class AssignmentInline(admin.TabularInline):
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "kind", "slide_count", "progress", "due_date"]
-    list_filter = ["project", "kind", "assignments__state", "assignments__assignee"]
+    list_filter = [
+        "project",
+        "kind",
+        "assignments__state",
+        ("assignments__assignee", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["name", "project__name", "instructions"]
     list_select_related = ["project"]
     inlines = [TaskSlideInline, AssignmentInline]
@@ -184,9 +200,7 @@ class TaskAdmin(admin.ModelAdmin):
         """Batch delegation: choose, preview, then create the task and its assignments."""
         if not (self.has_add_permission(request) and request.user.has_perm("tasks.add_assignment")):
             raise PermissionDenied("You may not delegate slides.")
-        initial = {}
-        if ids := request.GET.get("slides"):
-            initial["slides"] = [int(i) for i in ids.split(",") if i.isdigit()]
+        initial = {"slides": parse_ids(request.GET.get("slides", ""))}
         form = BatchDelegationForm(request.POST or None, initial=initial)
         plan = None
         if request.method == "POST" and form.is_valid():
@@ -220,10 +234,11 @@ class TaskAdmin(admin.ModelAdmin):
 class AssignmentAdmin(admin.ModelAdmin):
     form = AssignmentAdminForm
     list_display = ["assignee", "task", "project", "state", "progress", "last_activity"]
-    list_filter = ["task__project", "state", "assignee", "task"]
+    # Everyone who holds an assignment, including people who have lost the role since.
+    list_filter = ["task__project", "state", ("assignee", admin.RelatedOnlyFieldListFilter), "task"]
     search_fields = ["assignee__username", "task__name", "task__project__name"]
     list_select_related = ["task", "task__project", "assignee"]
-    autocomplete_fields = ["assignee", "task"]
+    autocomplete_fields = ["task"]  # the assignee is a list of who may do the work (tasks.roles)
     actions = ["close", "reopen", "reassign"]
 
     def get_queryset(self, request):

@@ -2,17 +2,19 @@
 Planning of batch delegation, in plain Python: which annotators get which slides.
 
 Every slide goes to exactly ``overlap`` distinct annotators. Slides of one case (found by a
-regular expression on the file name) stay together, so one person sees the whole case. Units
+regular expression on the file name, run by RE2) stay together, so one person sees the whole
+case. Units
 (cases, or single slides) are handed out largest first, each to the ``overlap`` annotators with
 the fewest slides so far; without case grouping this keeps every annotator's load within one
 slide of every other's, and with it as close as the case sizes allow.
 """
 
-import re
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+import re2
 
 S = TypeVar("S")
 A = TypeVar("A", bound=Hashable)
@@ -28,14 +30,62 @@ class Unit(Generic[S]):
     slides: tuple[S, ...]
 
 
+# Case patterns come from the people who delegate, so they run on RE2, whose matching takes time
+# linear in the file name: Python's re backtracks, and `(.|.)*!` on a 53-character name held a
+# worker for 31 s. RE2's time also grows with the size of the compiled pattern, so that is
+# bounded too. Measured on 255-character names (bench/case_patterns.py), the worst patterns of
+# at most 1,000 instructions we could build (`((.?){90}b)+`, `(a|b)*a(a|b){330}`) take 0.7 to
+# 1.6 ms per name; a real case pattern, `^(TCGA-\w\w-\w{4})` (28 instructions), 0.002 ms.
+CASE_PATTERN_MAX_INSTRUCTIONS = 1000
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the form's business, not stderr's
+
+# What RE2 says of the Python syntax it refuses (its wiki page "Syntax" lists it all), and why.
+_UNSUPPORTED = (
+    (("(?=", "(?!", "(?<=", "(?<!"), "look-ahead and look-behind are not supported"),
+    (
+        (*(f"escape sequence: \\{digit}" for digit in "123456789"), "operator: (?P"),
+        "backreferences are not supported",
+    ),
+    (("(?>", "++", "*+", "?+"), "atomic groups and possessive repeats are not supported"),
+    (("\\Z",), "write \\z for the end of the name"),
+    (("repetition size",), "a repeat count can be at most 1000"),
+    (("pattern too large",), "it is too large"),
+)
+
+
+def compile_case_pattern(case_pattern: str):
+    """Compile a case pattern with RE2, or raise PlanError saying why it cannot be used."""
+    try:
+        pattern = re2.compile(case_pattern, _RE2_OPTIONS)
+    except UnicodeEncodeError as exc:  # RE2 takes UTF-8, which has no lone surrogates
+        raise PlanError("The case pattern holds a character that is not text.") from exc
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        hints = [hint for needles, hint in _UNSUPPORTED if any(n in reason for n in needles)]
+        if hints:
+            raise PlanError(
+                f"The case pattern cannot be used ({reason}): {hints[0]}, as patterns run on "
+                "RE2, which takes time linear in the file name."
+            ) from exc
+        raise PlanError(
+            f"The case pattern is not a valid regular expression for RE2: {reason}."
+        ) from exc
+    if pattern.programsize > CASE_PATTERN_MAX_INSTRUCTIONS:
+        raise PlanError(
+            f"The case pattern is too complex: it compiles to {pattern.programsize} "
+            f"instructions, at most {CASE_PATTERN_MAX_INSTRUCTIONS} are allowed. Use fewer or "
+            "smaller repeats, or \\w instead of Unicode classes such as \\p{L}."
+        )
+    return pattern
+
+
 def group_into_cases(names: Sequence[tuple[S, str]], case_pattern: str) -> list[Unit[S]]:
     """Group (slide, file name) pairs by the pattern's first group (or whole match)."""
     if not case_pattern:
         return [Unit(key=name, slides=(slide,)) for slide, name in names]
-    try:
-        pattern = re.compile(case_pattern)
-    except re.error as exc:
-        raise PlanError(f"The case pattern is not a valid regular expression: {exc}.") from exc
+    pattern = compile_case_pattern(case_pattern)
     cases: dict[str, list[S]] = defaultdict(list)
     for slide, name in names:
         match = pattern.search(name)

@@ -149,6 +149,9 @@ class AssignmentSlide(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_STARTED)
     time_spent = models.DurationField(default=timedelta)
     last_opened_at = models.DateTimeField(null=True, blank=True)
+    # Until when time_spent counts (the work page's opening or the last heartbeat, by the
+    # server's clock): the next heartbeat adds at most the time since (see work_add_time).
+    time_counted_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

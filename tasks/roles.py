@@ -4,6 +4,9 @@ Object permissions on slides come from delegation, not from roles: a role says w
 may do in general (use the admin to delegate, export), an assignment says on which slides.
 """
 
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
 ANNOTATOR = "Annotator"
 REVIEWER = "Reviewer"
 PROJECT_MANAGER = "Project manager"
@@ -33,3 +36,19 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("tasks", "view_task"),
     ],
 }
+
+
+# Who may be given each kind of task's assignments: the active members of one role. This is the
+# one home of the rule: the admin's forms offer, and tasks.services accepts, only these people.
+# Review tasks come later and will name their role here; until then nobody is offered for them.
+ASSIGNEE_ROLES: dict[str, str] = {"annotation": ANNOTATOR}
+
+
+def assignees_filter(kind: str | None = None) -> Q:
+    """Match the users who may be given an assignment of a task of ``kind`` (of any, if None)."""
+    names = [ASSIGNEE_ROLES[kind]] if kind in ASSIGNEE_ROLES else []
+    if kind is None:
+        names = sorted(set(ASSIGNEE_ROLES.values()))
+    # A subquery rather than a join on groups, so that nobody is listed twice.
+    members = get_user_model().groups.through.objects.filter(group__name__in=names)
+    return Q(is_active=True, pk__in=members.values("user_id"))

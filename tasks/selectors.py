@@ -1,8 +1,10 @@
 """Reads of tasks and progress."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
+from tasks import roles
 from tasks.models import Assignment, AssignmentSlide, Label, Project, TaskSlide
 
 DONE = AssignmentSlide.State.DONE
@@ -15,6 +17,11 @@ def with_progress(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
         done=Count("assignment_slides", filter=Q(assignment_slides__state=DONE), distinct=True),
         last_activity=Max("assignment_slides__last_opened_at"),
     )
+
+
+def assignable_users(*, kind: str | None = None) -> QuerySet:
+    """The people who may be given assignments of tasks of ``kind`` (of any kind, if None)."""
+    return get_user_model().objects.filter(roles.assignees_filter(kind)).order_by("username")
 
 
 def assignments_of(user: AbstractBaseUser) -> QuerySet[Assignment]:

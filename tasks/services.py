@@ -2,7 +2,7 @@
 and leaves a DelegationEvent."""
 
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -13,7 +13,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from slides.models import Slide
 from slides.permissions import VIEW_SLIDE
-from tasks import delegation
+from tasks import delegation, roles, selectors
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Project, Task, TaskSlide
 
 
@@ -54,6 +54,27 @@ def _record(action, *, actor, task=None, assignee=None, **details) -> None:
 
 def _slide_names(slides: Iterable[Slide]) -> list[str]:
     return [slide.name for slide in slides]
+
+
+def assignee_check(*, kind: str, assignees: Iterable[AbstractBaseUser]) -> None:
+    """Refuse anyone who may not be given work of this kind of task (see tasks.roles)."""
+    people = list(assignees)
+    allowed = set(
+        selectors.assignable_users(kind=kind)
+        .filter(pk__in=[p.pk for p in people])
+        .values_list("pk", flat=True)
+    )
+    refused = [person.get_username() for person in people if person.pk not in allowed]
+    if not refused:
+        return
+    label = Task.Kind(kind).label.lower()
+    role = roles.ASSIGNEE_ROLES.get(kind)
+    if role is None:
+        raise DelegationError(f"Nobody may be given assignments of {label} tasks yet.")
+    raise DelegationError(
+        f"Only active members of the {role} role may be given {label} work; "
+        f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} not."
+    )
 
 
 @transaction.atomic
@@ -125,6 +146,7 @@ def assignment_set_slides(*, assignment: Assignment, slides: Sequence[Slide], ac
 @transaction.atomic
 def assignment_create(*, task: Task, assignee, slides: Sequence[Slide], actor) -> Assignment:
     """Give ``assignee`` a share of ``task`` made of ``slides``."""
+    assignee_check(kind=task.kind, assignees=[assignee])
     if Assignment.objects.filter(task=task, assignee=assignee).exists():
         raise DelegationError(f"{assignee} already has an assignment in {task}.")
     assignment = Assignment.objects.create(task=task, assignee=assignee)
@@ -150,6 +172,7 @@ def assignment_reassign(*, assignment: Assignment, assignee, actor) -> Assignmen
     previous = assignment.assignee
     if previous.pk == assignee.pk:
         return assignment
+    assignee_check(kind=assignment.task.kind, assignees=[assignee])
     if Assignment.objects.filter(task=assignment.task, assignee=assignee).exists():
         raise DelegationError(f"{assignee} already has an assignment in {assignment.task}.")
     assignment.assignee = assignee
@@ -219,6 +242,7 @@ def batch_delegate(
     )
     if Task.objects.filter(project=project, name=task_name).exists():
         raise DelegationError(f"The project already has a task named {task_name!r}.")
+    assignee_check(kind=Task.Kind.ANNOTATION, assignees=annotators)
     task = Task.objects.create(
         project=project, name=task_name, instructions=instructions, created_by=actor
     )
@@ -240,7 +264,9 @@ def batch_delegate(
 
 # --- The annotator's own progress --------------------------------------------------------------
 
-HEARTBEAT_MAX_SECONDS = 120
+# The work page (tasks/static/tasks/work.js, told this number by the page) sends a heartbeat this
+# often while it is visible; a heartbeat counts at most this much time.
+HEARTBEAT_SECONDS = 60
 
 
 @transaction.atomic
@@ -249,8 +275,8 @@ def work_open(*, item: AssignmentSlide) -> None:
     now = timezone.now()
     if item.state == AssignmentSlide.State.NOT_STARTED:
         item.state = AssignmentSlide.State.IN_PROGRESS
-    item.last_opened_at = now
-    item.save(update_fields=["state", "last_opened_at"])
+    item.last_opened_at = item.time_counted_at = now
+    item.save(update_fields=["state", "last_opened_at", "time_counted_at"])
     _assignment_start(item.assignment)
 
 
@@ -286,9 +312,28 @@ def work_reopen(*, item: AssignmentSlide, actor) -> None:
         assignment_reopen(assignment=item.assignment, actor=actor)
 
 
-def work_add_time(*, item: AssignmentSlide, seconds: int) -> None:
-    """Add time the viewer reports spent on the slide, at most one heartbeat's worth."""
-    seconds = max(0, min(int(seconds), HEARTBEAT_MAX_SECONDS))
-    item.time_spent += timedelta(seconds=seconds)
-    item.last_opened_at = timezone.now()
-    item.save(update_fields=["time_spent", "last_opened_at"])
+@transaction.atomic
+def work_add_time(
+    *, item: AssignmentSlide, seconds: int | None = None, now: datetime | None = None
+) -> timedelta:
+    """Count the time since the page opened or the last heartbeat was counted; return the total.
+
+    By the server's clock, capped by wall time: a heartbeat adds the time since the last count,
+    at most HEARTBEAT_SECONDS, so heartbeats sent faster add no more than the time between them
+    and a long gap (the person left) adds one interval. ``seconds``, the time the page reports
+    it was visible, may only lower that. The row is locked while counting, so that two
+    heartbeats at once cannot both count the same interval.
+    """
+    now = now or timezone.now()
+    row = AssignmentSlide.objects.select_for_update().get(pk=item.pk)
+    since = row.time_counted_at or now
+    counted = min(max(now - since, timedelta()), timedelta(seconds=HEARTBEAT_SECONDS))
+    if seconds is not None:
+        counted = min(counted, timedelta(seconds=seconds))
+    row.time_spent += counted
+    row.time_counted_at = max(since, now)
+    row.last_opened_at = now
+    row.save(update_fields=["time_spent", "time_counted_at", "last_opened_at"])
+    item.time_spent, item.time_counted_at = row.time_spent, row.time_counted_at
+    item.last_opened_at = row.last_opened_at
+    return row.time_spent

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from slides.converters import parse_number
 from slides.views import render_viewer
 from tasks import selectors, services
 from tasks.models import AssignmentSlide, Project
@@ -122,6 +123,7 @@ def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
         "position": position,
         "count": count,
         "next_item": selectors.next_slide_in(item.assignment, item),
+        "heartbeat_seconds": services.HEARTBEAT_SECONDS,
     }
     return render_viewer(request, item.slide, "tasks/work.html", context)
 
@@ -152,11 +154,10 @@ def reopen(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespo
 
 @require_POST
 def heartbeat(request: HttpRequest, assignment_id: int, slide_id: int) -> JsonResponse:
-    """Add the seconds the viewer reports, so that time spent per slide is known."""
+    """Count the time on the slide since the last count (``seconds``: how long it was visible)."""
     item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
-    try:
-        seconds = int(request.POST.get("seconds", ""))
-    except ValueError:
+    seconds = parse_number(request.POST.get("seconds", ""))
+    if seconds is None:
         return JsonResponse({"error": "seconds must be a whole number."}, status=400)
     if item.assignment.is_open:
         services.work_add_time(item=item, seconds=seconds)
@@ -181,6 +182,15 @@ def project_overview(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(request, "tasks/project_overview.html", {"project": project, **overview})
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: str) -> str:
+    """A text cell that a spreadsheet shows as text: a leading quote defuses a formula."""
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
 def _overview_csv(project: Project, people) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="project-{project.pk}-progress.csv"'
@@ -189,15 +199,6 @@ def _overview_csv(project: Project, people) -> HttpResponse:
     for row in people:
         percent = round(100 * row.done / row.total, 1) if row.total else 0
         last = row.last_activity.isoformat() if row.last_activity else ""
-        writer.writerow(
-            [
-                row.task.name,
-                row.assignee.get_username(),
-                row.state,
-                row.done,
-                row.total,
-                percent,
-                last,
-            ]
-        )
+        texts = [row.task.name, row.assignee.get_username(), row.state]
+        writer.writerow([*map(_csv_text, texts), row.done, row.total, percent, _csv_text(last)])
     return response

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from slides.models import Slide
 from slides.services import slide_register_file
@@ -12,10 +13,16 @@ from slides.services import slide_register_file
 PASSWORD = "correct-horse-battery-staple"
 
 
-def user_create(username: str, **extra) -> "get_user_model()":
-    return get_user_model().objects.create_user(
+def user_create(username: str, *, role: str = "", **extra) -> "get_user_model()":
+    """A user with the test password, in ``role`` (a group of tasks.roles) when one is given."""
+    user = get_user_model().objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@example.org", **extra
     )
+    if role:
+        # get_or_create: tests outside a transaction run on a database emptied of what the
+        # migrations made, groups included.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
 
 
 def synthetic_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:

@@ -23,7 +23,7 @@ from slides import demo as demo_slides
 from slides import tiles
 from slides.files import SLIDE_SUFFIXES
 from slides.models import Slide
-from tasks import roles, services
+from tasks import roles, selectors, services
 from tasks.models import AssignmentSlide, Label, Project, Task
 
 # Path under SLIDES_ROOT, width, height, seed: one large slide to zoom around, three smaller.
@@ -91,7 +91,8 @@ def demo_users_ensure(*, password: str = "") -> list[DemoLogin]:
     """Make sure every demo account exists, in its role.
 
     With ``password``, every demo account is given it. Without, new accounts share one random
-    password, made once here, and accounts that exist keep theirs (and their flags).
+    password, made once here, and accounts that exist keep theirs (and their flags). An account
+    that exists without its role is given it: only annotators can be delegated slides.
     """
     User = get_user_model()
     new_password = password or secrets.token_urlsafe(12)
@@ -105,8 +106,8 @@ def demo_users_ensure(*, password: str = "") -> list[DemoLogin]:
             if created or password:
                 user.set_password(new_password)
                 user.save()
-            if created and role:
-                user.groups.add(Group.objects.get(name=role))
+            if role:
+                user.groups.add(Group.objects.get(name=role))  # nothing when already in it
         logins.append(
             DemoLogin(
                 user=user,
@@ -145,7 +146,9 @@ def demo_task_ensure(*, project: Project, actor: AbstractBaseUser) -> Task | Non
     slides = list(Slide.objects.readable().order_by("path"))
     if task is not None or not slides:
         return task
-    annotators = list(get_user_model().objects.filter(username__in=ANNOTATORS).order_by("username"))
+    annotators = list(
+        selectors.assignable_users(kind=Task.Kind.ANNOTATION).filter(username__in=ANNOTATORS)
+    )
     return services.batch_delegate(
         project=project,
         task_name=DEMO_TASK,

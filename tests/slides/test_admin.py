@@ -248,3 +248,11 @@ def test_changelist_filters_by_folder(client_for, admin_user, slides_root):
         for choice in page.context["cl"].filter_specs[0].choices(page.context["cl"])
     ]
     assert {"ward-a", "ward-a/case-1", "ward-b"} <= set(folders)
+
+
+@pytest.mark.parametrize("size", ["%D9%A6%D9%A4", "%C2%B2", "-64", "99999999999999999999999", "8"])
+def test_a_thumbnail_size_that_is_not_ascii_digits_within_bounds_is_400(admin_client, slide, size):
+    response = admin_client.get(reverse("slides:thumbnail", args=[slide.pk]) + f"?size={size}")
+
+    assert response.status_code == 400
+    assert b"size must be a whole number of pixels between" in response.content

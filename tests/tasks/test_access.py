@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from tasks import services
+from tasks import roles, services
 from tasks.models import Task
 from tests import factories
 
@@ -92,7 +92,7 @@ def test_access(client_for, personas, assignment, project, page, persona):
 
 
 def test_someone_elses_assignment_is_404_even_with_its_slide(client_for, assignment, admin_user):
-    other = factories.user_create("another")
+    other = factories.user_create("another", role=roles.ANNOTATOR)
     item = assignment.assignment_slides.first()
     services.assignment_create(
         task=Task.objects.create(project=assignment.task.project, name="Other"),

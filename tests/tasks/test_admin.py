@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from tasks import roles
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
 from tests import factories
 
@@ -13,7 +14,7 @@ DELEGATE = "admin:tasks_task_delegate"
 
 @pytest.fixture
 def people(db):
-    return [factories.user_create(f"pathologist{i}") for i in range(3)]
+    return [factories.user_create(f"pathologist{i}", role=roles.ANNOTATOR) for i in range(3)]
 
 
 def delegation(project, slides, people):
@@ -161,7 +162,7 @@ def test_close_and_reopen_actions(client_for, admin_user, project, slides, peopl
 def test_reassign_action_asks_for_the_new_assignee(client_for, admin_user, project, slides, people):
     client = client_for(admin_user)
     client.post(reverse(DELEGATE), {**delegation(project, slides, people[:2]), "confirm": "1"})
-    newcomer = factories.user_create("newcomer")
+    newcomer = factories.user_create("newcomer", role=roles.ANNOTATOR)
     first = Assignment.objects.order_by("id").first()
     url = reverse("admin:tasks_assignment_changelist")
 
@@ -208,3 +209,244 @@ def test_adding_slides_inline_is_recorded(client_for, admin_user, project, slide
     event = DelegationEvent.objects.get(action="slides_added", task=task)
     assert event.actor == admin_user
     assert event.details["slides"] == [slides[0].name, slides[1].name]
+
+
+# --- Case patterns ------------------------------------------------------------------------------
+
+
+def test_a_case_pattern_re2_cannot_run_is_a_form_error_that_says_why(
+    client_for, manager, project, slides, people
+):
+    data = {**delegation(project, slides, people), "case_pattern": r"(?<=CASE-)\d+"}
+
+    page = client_for(manager).post(reverse(DELEGATE), {**data, "confirm": "1"})
+
+    assert page.status_code == 200
+    [error] = page.context["form"].errors["case_pattern"]
+    assert "look-ahead and look-behind are not supported" in error
+    assert not Task.objects.exists()
+
+
+def test_a_backtracking_case_pattern_previews_at_once(client_for, manager, project, slides, people):
+    data = {**delegation(project, slides, people), "case_pattern": r"(.|.)*!", "overlap": 1}
+
+    page = client_for(manager).post(reverse(DELEGATE), {**data, "preview": "Preview"})
+
+    assert page.status_code == 200
+    assert sum(len(share) for _, share in page.context["plan"]) == len(slides)
+
+
+# --- Who is offered as an assignee ----------------------------------------------------------------
+
+
+@pytest.fixture
+def bystanders(manager):
+    """People who may not be given annotation work: a manager, a reviewer, a former annotator."""
+    reviewer = factories.user_create("reviewer", role=roles.REVIEWER)
+    former = factories.user_create("former", role=roles.ANNOTATOR, is_active=False)
+    return [manager, reviewer, former]
+
+
+def test_the_delegation_form_offers_only_active_annotators(
+    client_for, manager, people, bystanders, admin_user
+):
+    page = client_for(manager).get(reverse(DELEGATE))
+
+    offered = set(page.context["form"].fields["annotators"].queryset)
+    assert offered == set(people)
+
+
+def test_a_crafted_delegation_to_a_manager_is_a_form_error(
+    client_for, manager, project, slides, people, bystanders
+):
+    data = {**delegation(project, slides, people[:1]), "overlap": 1}
+    data["annotators"] = [people[0].pk, manager.pk]
+
+    page = client_for(manager).post(reverse(DELEGATE), {**data, "confirm": "1"})
+
+    assert page.status_code == 200
+    assert "Select a valid choice" in page.context["form"].errors["annotators"][0]
+    assert not Task.objects.exists() and not Assignment.objects.exists()
+
+
+@pytest.fixture
+def round_one(client_for, admin_user, project, slides, people):
+    client_for(admin_user).post(
+        reverse(DELEGATE), {**delegation(project, slides, people[:2]), "confirm": "1"}
+    )
+    return Task.objects.get(name="Round 1")
+
+
+def test_reassign_offers_only_annotators_and_refuses_a_crafted_manager(
+    client_for, manager, round_one, people, bystanders
+):
+    first = round_one.assignments.order_by("id").first()
+    holder = first.assignee
+    url = reverse("admin:tasks_assignment_changelist")
+    client = client_for(manager)
+
+    form = client.post(url, {"action": "reassign", "_selected_action": [first.pk]})
+    crafted = client.post(
+        url,
+        {
+            "action": "reassign",
+            "_selected_action": [first.pk],
+            "apply": "1",
+            "assignee": manager.pk,
+        },
+    )
+
+    assert set(form.context["form"].fields["assignee"].queryset) == set(people)
+    assert crafted.status_code == 200
+    assert "Select a valid choice" in crafted.context["form"].errors["assignee"][0]
+    first.refresh_from_db()
+    assert first.assignee == holder
+    assert not DelegationEvent.objects.filter(action="reassigned").exists()
+
+
+def test_the_assignment_change_form_refuses_a_manager(
+    client_for, manager, round_one, people, bystanders
+):
+    first = round_one.assignments.order_by("id").first()
+    holder = first.assignee
+    url = reverse("admin:tasks_assignment_change", args=[first.pk])
+
+    page = client_for(manager).post(url, {"assignee": manager.pk, "slides": []})
+
+    assert page.status_code == 200
+    assert "Select a valid choice" in str(page.context["adminform"].form.errors["assignee"])
+    first.refresh_from_db()
+    assert first.assignee == holder
+
+
+def test_the_assignment_add_form_refuses_a_manager(
+    client_for, manager, round_one, people, bystanders
+):
+    url = reverse("admin:tasks_assignment_add")
+    client = client_for(manager)
+    for outsider in bystanders:
+        page = client.post(url, {"task": round_one.pk, "assignee": outsider.pk, "slides": []})
+
+        assert page.status_code == 200
+        assert page.context["adminform"].form.errors["assignee"]
+    assert not Assignment.objects.filter(assignee__in=bystanders).exists()
+
+
+def test_the_assignment_add_form_refuses_an_annotator_for_a_review_task(
+    client_for, manager, project, people
+):
+    review = Task.objects.create(project=project, name="Review", kind=Task.Kind.REVIEW)
+
+    page = client_for(manager).post(
+        reverse("admin:tasks_assignment_add"),
+        {"task": review.pk, "assignee": people[0].pk, "slides": []},
+    )
+
+    assert page.status_code == 200
+    [error] = page.context["adminform"].form.errors["assignee"]
+    assert "Nobody may be given assignments of review tasks yet" in error
+    assert not Assignment.objects.exists()
+
+
+def task_change_data(task, **assignees):
+    """The task's change form as posted, with new inline assignment rows for ``assignees``."""
+    existing = list(task.assignments.order_by("id"))
+    rows = existing + list(assignees.values())
+    data = {
+        "project": task.project_id,
+        "name": task.name,
+        "kind": task.kind,
+        "instructions": task.instructions,
+        "due_date": "",
+        "task_slides-TOTAL_FORMS": 0,
+        "task_slides-INITIAL_FORMS": 0,
+        "assignments-TOTAL_FORMS": len(rows),
+        "assignments-INITIAL_FORMS": len(existing),
+    }
+    for i, row in enumerate(rows):
+        if isinstance(row, Assignment):
+            data |= {f"assignments-{i}-id": row.pk, f"assignments-{i}-assignee": row.assignee_id}
+        else:
+            data[f"assignments-{i}-assignee"] = row.pk
+        data[f"assignments-{i}-task"] = task.pk
+    return data
+
+
+def test_the_task_inline_refuses_a_manager_as_a_new_assignee(
+    client_for, manager, round_one, bystanders
+):
+    url = reverse("admin:tasks_task_change", args=[round_one.pk])
+
+    page = client_for(manager).post(url, task_change_data(round_one, new=manager))
+
+    assert page.status_code == 200
+    [inline] = [f for f in page.context["inline_admin_formsets"] if f.formset.model is Assignment]
+    assert any("assignee" in form.errors for form in inline.formset.forms)
+    assert not Assignment.objects.filter(assignee=manager).exists()
+
+
+def test_the_task_inline_takes_a_new_annotator(client_for, manager, round_one, people):
+    url = reverse("admin:tasks_task_change", args=[round_one.pk])
+
+    response = client_for(manager).post(url, task_change_data(round_one, new=people[2]))
+
+    assert response.status_code == 302
+    assert round_one.assignments.filter(assignee=people[2]).exists()
+
+
+def test_the_assignment_pages_offer_only_active_annotators(
+    client_for, manager, round_one, people, bystanders
+):
+    client = client_for(manager)
+    first = round_one.assignments.order_by("id").first()
+
+    add = client.get(reverse("admin:tasks_assignment_add"))
+    change = client.get(reverse("admin:tasks_assignment_change", args=[first.pk]))
+    task = client.get(reverse("admin:tasks_task_change", args=[round_one.pk]))
+
+    assert set(add.context["adminform"].form.fields["assignee"].queryset) == set(people)
+    assert set(change.context["adminform"].form.fields["assignee"].queryset) == set(people)
+    [inline] = [f for f in task.context["inline_admin_formsets"] if f.formset.model is Assignment]
+    assert set(inline.formset.empty_form.fields["assignee"].queryset) == set(people)
+    for page in (add, change, task):
+        html = page.content.decode()
+        assert f">{people[0].username}</option>" in html
+        assert not any(f">{b.username}</option>" in html for b in bystanders)
+
+
+def test_a_share_held_by_someone_who_lost_the_role_can_still_be_edited(
+    client_for, manager, round_one, people, slides
+):
+    first = round_one.assignments.order_by("id").first()
+    first.assignee.groups.clear()
+    kept = list(first.assignment_slides.values_list("slide_id", flat=True))[:1]
+    url = reverse("admin:tasks_assignment_change", args=[first.pk])
+
+    response = client_for(manager).post(url, {"assignee": first.assignee_id, "slides": kept})
+
+    assert response.status_code == 302
+    assert list(first.assignment_slides.values_list("slide_id", flat=True)) == kept
+
+
+# --- Ids in the query string --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        ("%C2%B2", []),  # '²': str.isdigit() says yes, int() says no
+        ("%D9%A3", []),  # an Arabic-Indic three, which int() would take
+        ("99999999999999999999999", []),
+        ("-1,,abc, 2", []),
+        ("{first},{first},0,{second}", ["first", "second"]),
+    ],
+)
+def test_delegate_keeps_only_ascii_slide_ids_from_the_query_string(
+    client_for, manager, slides, query, kept
+):
+    ids = {"first": slides[0].pk, "second": slides[1].pk}
+
+    page = client_for(manager).get(reverse(DELEGATE) + "?slides=" + query.format(**ids))
+
+    assert page.status_code == 200
+    assert page.context["form"].initial["slides"] == [ids[k] for k in kept]

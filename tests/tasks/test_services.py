@@ -1,9 +1,14 @@
 """Delegation: assignments grant and revoke slide permissions, and every change is logged."""
 
-import pytest
-from django.db.models import ProtectedError
+from datetime import timedelta
 
-from tasks import services
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tasks import delegation, roles, services
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
 from tests import factories
 
@@ -13,6 +18,12 @@ pytestmark = pytest.mark.django_db
 def can_view(user, slide) -> bool:
     user = type(user).objects.get(pk=user.pk)  # a fresh object: guardian caches permissions
     return user.has_perm("slides.view_slide", slide)
+
+
+@pytest.fixture
+def colleague(db):
+    """A second annotator."""
+    return factories.user_create("colleague", role=roles.ANNOTATOR)
 
 
 @pytest.fixture
@@ -65,30 +76,30 @@ def test_overlapping_tasks_keep_the_grant_until_the_last_one_goes(
     assert not can_view(annotator, slides[0])
 
 
-def test_reassign_moves_permissions_and_progress(task, slides, annotator, outsider, admin_user):
+def test_reassign_moves_permissions_and_progress(task, slides, annotator, colleague, admin_user):
     assignment = services.assignment_create(
         task=task, assignee=annotator, slides=slides[:2], actor=admin_user
     )
     item = assignment.assignment_slides.first()
     services.work_done(item=item)
 
-    services.assignment_reassign(assignment=assignment, assignee=outsider, actor=admin_user)
+    services.assignment_reassign(assignment=assignment, assignee=colleague, actor=admin_user)
 
     assert not can_view(annotator, slides[0])
-    assert can_view(outsider, slides[0]) and can_view(outsider, slides[1])
+    assert can_view(colleague, slides[0]) and can_view(colleague, slides[1])
     assert AssignmentSlide.objects.get(pk=item.pk).state == AssignmentSlide.State.DONE
 
 
 def test_reassign_to_someone_already_in_the_task_is_refused(
-    task, slides, annotator, outsider, admin_user
+    task, slides, annotator, colleague, admin_user
 ):
     first = services.assignment_create(
         task=task, assignee=annotator, slides=slides[:1], actor=admin_user
     )
-    services.assignment_create(task=task, assignee=outsider, slides=slides[1:2], actor=admin_user)
+    services.assignment_create(task=task, assignee=colleague, slides=slides[1:2], actor=admin_user)
 
     with pytest.raises(services.DelegationError, match="already has an assignment"):
-        services.assignment_reassign(assignment=first, assignee=outsider, actor=admin_user)
+        services.assignment_reassign(assignment=first, assignee=colleague, actor=admin_user)
 
     assert Assignment.objects.get(pk=first.pk).assignee == annotator
 
@@ -103,13 +114,13 @@ def test_changing_an_assignments_slides_follows_in_permissions(task, slides, ann
     assert [can_view(annotator, s) for s in slides] == [False, True, True, False]
 
 
-def test_every_delegation_change_is_recorded(task, slides, annotator, outsider, admin_user):
+def test_every_delegation_change_is_recorded(task, slides, annotator, colleague, admin_user):
     assignment = services.assignment_create(
         task=task, assignee=annotator, slides=slides[:1], actor=admin_user
     )
     services.assignment_close(assignment=assignment, actor=admin_user)
     services.assignment_reopen(assignment=assignment, actor=admin_user)
-    services.assignment_reassign(assignment=assignment, assignee=outsider, actor=admin_user)
+    services.assignment_reassign(assignment=assignment, assignee=colleague, actor=admin_user)
     services.assignment_delete(assignment=assignment, actor=admin_user)
 
     actions = list(DelegationEvent.objects.order_by("id").values_list("action", flat=True))
@@ -127,7 +138,7 @@ def test_every_delegation_change_is_recorded(task, slides, annotator, outsider, 
 
 class TestBatchDelegation:
     def annotators(self, n):
-        return [factories.user_create(f"annotator{i}") for i in range(n)]
+        return [factories.user_create(f"annotator{i}", role=roles.ANNOTATOR) for i in range(n)]
 
     def test_every_slide_gets_exactly_k_distinct_annotators(self, project, slides, admin_user):
         people = self.annotators(3)
@@ -232,3 +243,161 @@ def test_deleting_a_project_or_user_with_work_is_refused(task, slides, annotator
     with pytest.raises(ProtectedError):
         annotator.delete()
     assert Assignment.objects.count() == 1
+
+
+# --- Who may be given work ----------------------------------------------------------------------
+
+
+def test_a_manager_cannot_be_given_an_annotation_assignment(task, slides, manager, admin_user):
+    with pytest.raises(services.DelegationError, match="Only active members of the Annotator role"):
+        services.assignment_create(task=task, assignee=manager, slides=slides, actor=admin_user)
+
+    assert not Assignment.objects.exists()
+    assert not can_view(manager, slides[0])
+
+
+def test_an_annotators_assignment_cannot_be_reassigned_to_a_manager(
+    task, slides, annotator, manager, admin_user
+):
+    assignment = services.assignment_create(
+        task=task, assignee=annotator, slides=slides[:2], actor=admin_user
+    )
+
+    with pytest.raises(services.DelegationError, match="manager is not"):
+        services.assignment_reassign(assignment=assignment, assignee=manager, actor=admin_user)
+
+    assert Assignment.objects.get(pk=assignment.pk).assignee == annotator
+    assert not can_view(manager, slides[0])
+
+
+def test_an_inactive_annotator_cannot_be_given_work(task, slides, colleague, admin_user):
+    colleague.is_active = False
+    colleague.save()
+
+    with pytest.raises(services.DelegationError, match="colleague is not"):
+        services.assignment_create(task=task, assignee=colleague, slides=slides, actor=admin_user)
+
+
+def test_a_kind_of_task_without_a_role_takes_no_assignee(project, slides, annotator, admin_user):
+    review = Task.objects.create(project=project, name="Review", kind=Task.Kind.REVIEW)
+
+    with pytest.raises(services.DelegationError, match="Nobody may be given assignments of review"):
+        services.assignment_create(task=review, assignee=annotator, slides=slides, actor=admin_user)
+
+
+def test_batch_delegation_with_a_manager_among_the_annotators_creates_nothing(
+    project, slides, annotator, manager, admin_user
+):
+    with pytest.raises(services.DelegationError, match="manager is not"):
+        services.batch_delegate(
+            project=project,
+            task_name="Round 1",
+            slides=slides,
+            annotators=[annotator, manager],
+            overlap=1,
+            actor=admin_user,
+        )
+
+    assert not Task.objects.exists() and not Assignment.objects.exists()
+    assert not project.members.exists()
+
+
+def test_every_assignee_role_names_a_kind_of_task():
+    assert set(roles.ASSIGNEE_ROLES) <= set(Task.Kind.values)
+    assert set(roles.ASSIGNEE_ROLES.values()) <= set(roles.ROLE_PERMISSIONS)
+
+
+# --- Case patterns ------------------------------------------------------------------------------
+
+
+def test_a_backtracking_pattern_groups_in_linear_time(project, slides_root, admin_user):
+    # `(.|.)*!` on this 53-character name held a worker for 31 s with Python's re.
+    name = "TCGA-A1-A0SB-01Z-00-DX1.8D7C3E3A-0000-0000-AAAA-x.svs"
+    long = factories.slide_create(slides_root, name.replace(".svs", ".tiff"), 600, 400)
+    people = [factories.user_create(f"annotator{i}", role=roles.ANNOTATOR) for i in range(2)]
+
+    shares = services.batch_plan(
+        slides=[long], annotators=people, overlap=1, case_pattern=r"(.|.)*!"
+    )
+
+    assert sum(len(share) for share in shares.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(?<=CASE-)\d+", "look-ahead and look-behind are not supported"),
+        (r"CASE-(?=\d)", "look-ahead and look-behind are not supported"),
+        (r"(CASE)-\1", "backreferences are not supported"),
+        (r"(?P<case>CASE)(?P=case)", "backreferences are not supported"),
+        (r"CASE-\d+\Z", r"write \z for the end of the name"),
+        (r"CASE-\d++", "possessive repeats are not supported"),
+        (r"\p{L}+", "The case pattern is too complex"),
+        (r"((.?){100}b)+", "at most 1000 are allowed"),
+        ("CASE-\ud800", "holds a character that is not text"),
+    ],
+)
+def test_a_pattern_re2_cannot_run_in_linear_time_is_refused_with_why(
+    project, slides, admin_user, pattern, reason
+):
+    people = [factories.user_create(f"annotator{i}", role=roles.ANNOTATOR) for i in range(2)]
+
+    with pytest.raises(delegation.PlanError) as refused:
+        services.batch_plan(slides=slides, annotators=people, overlap=1, case_pattern=pattern)
+
+    assert reason in str(refused.value)
+
+
+# --- Time spent, by the server's clock ----------------------------------------------------------
+
+
+@pytest.fixture
+def item(task, slides, annotator, admin_user):
+    assignment = services.assignment_create(
+        task=task, assignee=annotator, slides=slides[:1], actor=admin_user
+    )
+    return assignment.assignment_slides.get()
+
+
+def test_time_counts_from_the_opening_of_the_page_by_the_servers_clock(item, monkeypatch):
+    opened = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: opened)
+    services.work_open(item=item)
+
+    after_20 = services.work_add_time(item=item, now=opened + timedelta(seconds=20))
+    after_20_again = services.work_add_time(item=item, now=opened + timedelta(seconds=20))
+    after_an_hour = services.work_add_time(item=item, now=opened + timedelta(hours=1))
+
+    assert after_20 == after_20_again == timedelta(seconds=20)
+    assert after_an_hour == timedelta(seconds=20 + services.HEARTBEAT_SECONDS)
+    assert AssignmentSlide.objects.get(pk=item.pk).time_spent == after_an_hour
+
+
+def test_a_heartbeat_before_any_count_only_starts_the_clock(item):
+    now = timezone.now()
+
+    first = services.work_add_time(item=item, seconds=60, now=now)
+    second = services.work_add_time(item=item, seconds=60, now=now + timedelta(seconds=15))
+
+    assert (first, second) == (timedelta(), timedelta(seconds=15))
+
+
+def test_a_heartbeat_from_an_earlier_moment_counts_nothing_and_keeps_the_clock(item):
+    now = timezone.now()
+    services.work_add_time(item=item, now=now)
+    services.work_add_time(item=item, now=now + timedelta(seconds=40))
+
+    late = services.work_add_time(item=item, now=now + timedelta(seconds=10))
+
+    assert late == timedelta(seconds=40)
+    assert AssignmentSlide.objects.get(pk=item.pk).time_counted_at == now + timedelta(seconds=40)
+
+
+def test_the_count_locks_the_row_so_two_heartbeats_cannot_count_one_interval_twice(item):
+    services.work_open(item=item)
+
+    with CaptureQueriesContext(connection) as queries:
+        services.work_add_time(item=item, seconds=60)
+
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert any(sql.endswith("FOR UPDATE") for sql in reads), reads

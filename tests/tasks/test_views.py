@@ -2,12 +2,15 @@
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from tasks import services
+from tasks import roles, services
 from tasks.models import Assignment, AssignmentSlide, Task
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -167,18 +170,66 @@ def test_opening_a_slide_starts_it(client_for, annotator, assignment):
     assert "Outline every tumour." in text
 
 
-def test_heartbeat_adds_bounded_time(client_for, annotator, assignment):
+def heartbeat_url(item):
+    return reverse("tasks:heartbeat", args=[item.assignment_id, item.slide_id])
+
+
+def test_twenty_rapid_heartbeats_add_no_more_than_the_time_they_took(
+    client_for, annotator, assignment
+):
     first = items(assignment)[0]
-    url = reverse("tasks:heartbeat", args=[first.assignment_id, first.slide_id])
     client = client_for(annotator)
+    opened = timezone.now()
+    client.get(work_url(first))
 
-    client.post(url, {"seconds": "30"})
-    client.post(url, {"seconds": "100000"})
-    bad = client.post(url, {"seconds": "soon"})
+    answers = [client.post(heartbeat_url(first), {"seconds": "120"}) for _ in range(20)]
 
+    took = timezone.now() - opened
     first.refresh_from_db()
-    assert first.time_spent.total_seconds() == 30 + services.HEARTBEAT_MAX_SECONDS
-    assert bad.status_code == 400
+    assert {a.status_code for a in answers} == {200}
+    # Each used to add the 120 s it claimed (40 minutes in all); now the server's clock counts.
+    assert first.time_spent <= took
+    assert answers[-1].json()["time_spent"] == first.time_spent.total_seconds()
+
+
+def test_heartbeats_count_the_servers_time_between_them_at_most_one_interval(
+    client_for, annotator, assignment, monkeypatch
+):
+    first = items(assignment)[0]
+    client = client_for(annotator)
+    start = timezone.now()
+    clock = {"now": start}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+    client.get(work_url(first))
+
+    spent = []
+    for gap, sent in [(30, 60), (45, 60), (3600, 60), (50, 10)]:
+        clock["now"] += timedelta(seconds=gap)
+        spent.append(client.post(heartbeat_url(first), {"seconds": str(sent)}).json()["time_spent"])
+
+    # 30 s; 45 s; an hour away counts one interval; and no more than the page says was visible.
+    interval = services.HEARTBEAT_SECONDS
+    assert spent == [30, 30 + 45, 30 + 45 + interval, 30 + 45 + interval + 10]
+
+
+@pytest.mark.parametrize("seconds", ["soon", "", "-5", "²", "٣", "1e3", "9" * 30, " 5"])
+def test_a_heartbeat_whose_seconds_are_not_ascii_digits_is_400(
+    client_for, annotator, assignment, seconds
+):
+    first = items(assignment)[0]
+
+    response = client_for(annotator).post(heartbeat_url(first), {"seconds": seconds})
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "seconds must be a whole number."}
+    first.refresh_from_db()
+    assert first.time_spent == timedelta()
+
+
+def test_the_work_page_tells_the_viewer_the_heartbeat_interval(client_for, annotator, assignment):
+    page = client_for(annotator).get(work_url(items(assignment)[0]))
+
+    assert f'data-heartbeat-seconds="{services.HEARTBEAT_SECONDS}"' in page.content.decode()
 
 
 def test_my_slides_filters_todo_and_done(client_for, annotator, assignment):
@@ -222,3 +273,24 @@ def test_overview_csv(client_for, manager, assignment, project):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:6] == ["task", "assignee", "state", "done", "total", "percent"]
     assert rows[1][:6] == ["Round 1", "annotator", "in_progress", "1", "3", "33.3"]
+
+
+def test_overview_csv_defuses_cells_a_spreadsheet_would_run_as_formulas(
+    client_for, manager, project, slides, admin_user
+):
+    task = Task.objects.create(project=project, name='=HYPERLINK("http://evil.example","x")')
+    for name in ["@SUM(1+1)", "+cmd", "-2+3", "\tTAB", "\rCR", "plain"]:
+        person = factories.user_create(name, role=roles.ANNOTATOR)
+        services.assignment_create(task=task, assignee=person, slides=slides[:2], actor=admin_user)
+
+    response = client_for(manager).get(
+        reverse("tasks:project_overview", args=[project.pk]), {"format": "csv"}
+    )
+
+    rows = list(csv.reader(io.StringIO(response.content.decode())))[1:]
+    assert {row[0] for row in rows} == {"'" + task.name}
+    assert sorted(row[1] for row in rows) == sorted(
+        ["'@SUM(1+1)", "'+cmd", "'-2+3", "'\tTAB", "'\rCR", "plain"]
+    )
+    # Numbers stay numbers.
+    assert {tuple(row[3:6]) for row in rows} == {("0", "2", "0.0")}
