@@ -9,7 +9,7 @@ a browser and warms a few hundred tiles, then:
 2. stops gunicorn and calls the WSGI application (``wsi2ml.wsgi.application``) in this process,
    one thread, no HTTP: CPU per request of the application alone, the same for Django's stack
    without the tile fast path when there is one, and the cost of the pieces a request is made of
-   (cookie parsing, grant check, file stat, Redis round trip, unpickling);
+   (cookie parsing, grant check and revocation check, file stat, Redis round trip, unpickling);
 3. prints cProfile's top functions for the application call.
 
 CPU times are per-thread or per-process CPU, so a busy machine changes them far less than it
@@ -118,12 +118,15 @@ def uncached_cost(app, environs: list[dict], slide: Path, cold: list[tuple[int, 
     from openslide.deepzoom import DeepZoomGenerator
     from PIL import Image
 
+    from slides import grants
+
     spent: dict[str, float] = {}
     targets = [
         (DeepZoomGenerator, "get_tile", "DeepZoomGenerator.get_tile"),
         (Image.Image, "save", "Image.save (JPEG encode)"),
         (type(caches["tiles"]), "get", "tile cache get (a miss)"),
         (type(caches["tiles"]), "set", "tile cache set"),
+        (grants, "_not_revoked", "grant revocation check"),
     ]
     with contextlib.ExitStack() as stack:
         for owner, name, label in targets:
@@ -211,8 +214,11 @@ def pieces_cost(cookie: str, slide: Path, tile_bytes: bytes) -> dict[str, float]
     from django.http.cookie import parse_cookie
     from django.utils.crypto import salted_hmac
 
+    from slides import grants
+
     cookies = parse_cookie(cookie)
     grant = cookies[bench.GRANT_COOKIE]
+    verified = grants._verify(grant, cookies.get(settings.SESSION_COOKIE_NAME, ""))
     salt = "wsi2ml.slides.grants"
     store = caches["tiles"]
     store.set("bench-probe", tile_bytes)
@@ -228,6 +234,7 @@ def pieces_cost(cookie: str, slide: Path, tile_bytes: bytes) -> dict[str, float]
         "salted_hmac(session key) for the grant": lambda: salted_hmac(
             salt, cookies.get(settings.SESSION_COOKIE_NAME, "")
         ).hexdigest(),
+        "grant revocation check (3 keys, one round trip)": lambda: grants._not_revoked(verified),
         "os.stat(slide file)": lambda: os.stat(slide),
         "Redis GET 15 KB via redis-py (round trip)": lambda: client.get(raw_key),
         f"Redis GET 15 KB via {backend} cache": lambda: store.get("bench-probe"),

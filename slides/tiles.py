@@ -6,6 +6,7 @@ The per-process ``SlideCache`` keeps files open; rendered JPEGs go to the "tiles
 serves stale pixels. Callers authorise first: nothing here checks permissions.
 """
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils.http import parse_etags
 
+from slides import sharedcache
 from slides.deepzoom import OpenedSlide, SlideCache, SlideUnavailable, TileOptions
 from slides.files import PathOutsideRoot, resolve_in_root
 from slides.models import Slide
@@ -104,23 +106,35 @@ def _memory() -> tuple[LRUCache, threading.Lock]:
 def _cached(key: str, render: Callable[[], bytes], shared: bool = True) -> bytes:
     """Return the JPEG under ``key`` from this worker's memory, the shared cache, or ``render``.
 
-    With ``shared`` false the shared cache is neither asked nor filled.
+    With ``shared`` false the shared cache is neither asked nor filled. A shared cache that fails
+    is gone without (slides.sharedcache): the JPEG is rendered, never an error.
     """
     memory, lock = _memory()
     with lock:
         data = memory.get(key)
     if data is not None:
         return data
-    store = tile_cache() if shared else None
-    data = store.get(key) if store is not None else None
+    data = _shared_get(key) if shared else None
     if data is None:
         data = render()
-        if store is not None:
-            store.set(key, data)
+        if shared:
+            _shared_set(key, data)
     if len(data) <= memory.maxsize:
         with lock:
             memory[key] = data
     return data
+
+
+def _shared_get(key: str) -> bytes | None:
+    try:
+        return sharedcache.tiles.run(lambda store: store.get(key))
+    except sharedcache.CacheUnavailable:
+        return None  # render instead: the cache only saves work
+
+
+def _shared_set(key: str, data: bytes) -> None:
+    with contextlib.suppress(sharedcache.CacheUnavailable):
+        sharedcache.tiles.run(lambda store: store.set(key, data))
 
 
 def forget_memory() -> None:

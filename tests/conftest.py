@@ -2,9 +2,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from guardian.shortcuts import assign_perm
 
-from slides import grants, tiles
+from slides import grants, sharedcache, tiles
+from tasks import roles
 from tasks.models import Label, Project
 from tests import factories
 
@@ -33,7 +35,9 @@ def _reset_caches() -> None:
     tiles.forget_memory()
     grants.forget_verified_grants()
     tiles.slide_cache.cache_clear()
+    sharedcache.reset()
     tiles.tile_cache().clear()
+    caches["default"].clear()  # the tile grants' revocation list
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def admin_user(db):
 
 @pytest.fixture
 def annotator(db):
-    return factories.user_create("annotator")
+    return factories.user_create("annotator", role=roles.ANNOTATOR)
 
 
 @pytest.fixture
