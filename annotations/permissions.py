@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from annotations.models import Annotation
@@ -13,6 +14,18 @@ from tasks.permissions import is_manager
 def user_sees_all_annotations(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Staff and project managers see every annotation of the slides they can see."""
     return user.is_authenticated and is_manager(user)
+
+
+def assignments_visible_to(user: AbstractBaseUser) -> QuerySet[Assignment]:
+    """The assignments whose annotations ``user`` sees: their own, or every one for managers.
+
+    An id outside this set is answered as if it did not exist, so that nobody learns which
+    other people's assignments there are.
+    """
+    assignments = Assignment.objects.select_related("task")
+    if user_sees_all_annotations(user):
+        return assignments
+    return assignments.filter(assignee_id=user.pk)
 
 
 def get_annotation_for_user(

@@ -70,8 +70,10 @@ def _check_slide(assignment: Assignment, slide: Slide) -> None:
 
 
 def _check_label(assignment: Assignment, label: Label) -> None:
+    # Another project's label is answered as an unknown id is (the API's own wording), so that
+    # neither its name nor its existence leaks to people outside that project.
     if label.project_id != assignment.task.project_id:
-        raise AnnotationError(f"Label “{label.name}” belongs to another project.", field="label")
+        raise AnnotationError(f"No label {label.pk}.", field="label")
     if label.is_archived:
         raise AnnotationError(f"Label “{label.name}” is archived.", field="label")
 

@@ -1,4 +1,8 @@
 from django.contrib.auth import middleware
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from wsi2ml.text import UNSTORABLE
+from wsi2ml.views import is_api
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
@@ -13,3 +17,50 @@ class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
         if not getattr(view_func, "login_required", True):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class RefuseUnstorableTextMiddleware:
+    """Answer 400 to a request with text PostgreSQL cannot store in its URL, query string, form
+    fields, cookies or headers.
+
+    Refusing it here covers every view at once: a search, a log-in name, an admin filter, a
+    session cookie (``\\000`` in a quoted cookie is a NUL). A query string or form decoded as
+    UTF-8 holds no lone surrogate (Django turns bytes that are not UTF-8 into U+FFFD), but a
+    multipart form may name another charset (``unicode_escape`` turns ``\\ud800`` into one).
+    JSON bodies are checked where the API parses them, with the same pattern.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = _unstorable_in(request)
+        if where is None:
+            return self.get_response(request)
+        message = (
+            f"{where} holds a NUL character (%00) or an unpaired UTF-16 surrogate, "
+            "which is never valid here."
+        )
+        if is_api(request):
+            return JsonResponse({"error": message}, status=400)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+def _unstorable_in(request: HttpRequest) -> str | None:
+    """Name the first part of ``request`` holding text PostgreSQL cannot store, or None."""
+    if UNSTORABLE.search(request.path_info):
+        return "The URL"
+    # request.POST parses only form bodies (JSON stays unread) and only for POST, as the CSRF
+    # check that follows would anyway.
+    for what, fields in (
+        ("The query parameter", request.GET.lists()),
+        ("The form field", request.POST.lists()),
+        ("The cookie", ((name, [value]) for name, value in request.COOKIES.items())),
+        ("The header", ((name, [value]) for name, value in request.headers.items())),
+    ):
+        for name, values in fields:
+            if UNSTORABLE.search(name):
+                return f"The name of a {what.removeprefix('The ')}"
+            if any(UNSTORABLE.search(value) for value in values):
+                return f"{what} “{name}”"
+    return None

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 
@@ -20,3 +21,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """Answer any /api/ URL that no API route matches in JSON, as the API's own errors are."""
     return JsonResponse({"error": f"No API endpoint at {request.path}."}, status=404)
+
+
+def is_api(request: HttpRequest) -> bool:
+    """Whether ``request`` is for the JSON API, whose every answer, errors included, is JSON."""
+    return request.path_info.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400: JSON under /api/ (a form body too large, a broken multipart body...)."""
+    if is_api(request):
+        return JsonResponse({"error": "The request is malformed or too large."}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/, as every other API answer; django.request logs the error."""
+    if is_api(request):
+        return JsonResponse({"error": "Internal server error; it has been logged."}, status=500)
+    return defaults.server_error(request)

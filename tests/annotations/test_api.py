@@ -283,7 +283,7 @@ def test_a_label_of_another_project_is_refused(client, create_url, assignment, o
 
     response = post(client, create_url, feature(assignment, other_label))
 
-    assert_refused(response, 400, "belongs to another project", before, "label")
+    assert_refused(response, 400, f"No label {other_label.pk}.", before, "label")
 
 
 def test_an_archived_label_is_refused(client, create_url, assignment, labels):
@@ -296,12 +296,12 @@ def test_an_archived_label_is_refused(client, create_url, assignment, labels):
     assert_refused(response, 400, "Label “Stroma” is archived", before, "label")
 
 
-def test_another_persons_assignment_is_403(client, create_url, second_assignment, labels):
+def test_another_persons_assignment_is_unknown(client, create_url, second_assignment, labels):
     before = counts()
 
     response = post(client, create_url, feature(second_assignment, labels["Tumour"]))
 
-    assert_refused(response, 403, "Only the assignee may change", before)
+    assert_refused(response, 400, f"No assignment {second_assignment.pk}.", before, "assignment")
 
 
 def test_a_completed_assignment_is_403(client, create_url, assignment, labels, admin_user):

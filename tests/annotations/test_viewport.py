@@ -163,10 +163,18 @@ BAD_QUERIES = {
     "bbox with NaN": ({"bbox": "0,0,nan,10"}, "four finite numbers", "bbox"),
     "bbox reversed": ({"bbox": "10,0,0,10"}, "x0 ≤ x1", "bbox"),
     "limit not a number": ({"limit": "many"}, "limit must be a whole number", "limit"),
-    "limit zero": ({"limit": "0"}, "limit must be between 1 and 50000", "limit"),
-    "limit too large": ({"limit": "50001"}, "limit must be between 1 and 50000", "limit"),
+    "limit zero": ({"limit": "0"}, "limit must be a whole number between 1 and 50000", "limit"),
+    "limit too large": ({"limit": "50001"}, "whole number between 1 and 50000", "limit"),
     "label not a number": ({"label": "1,x"}, "label must be a whole number", "label"),
-    "assignment huge": ({"assignment": "9" * 30}, "assignment must be between", "assignment"),
+    "assignment huge": (
+        {"assignment": "9" * 30},
+        "assignment must be a whole number",
+        "assignment",
+    ),
+    # int() takes these; only ASCII digits are ids.
+    "limit in Arabic-Indic digits": ({"limit": "١٢"}, "limit must be a whole number", "limit"),
+    "limit with a sign": ({"limit": "+5"}, "limit must be a whole number", "limit"),
+    "label with an underscore": ({"label": "1_0"}, "label must be a whole number", "label"),
 }
 
 
