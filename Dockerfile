@@ -29,7 +29,9 @@ COPY annotations annotations
 COPY exports exports
 COPY templates templates
 COPY static static
-RUN DEBUG=0 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+# A throw-away key: settings refuse a weak one whenever DEBUG is off, even for collectstatic.
+RUN DEBUG=0 SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --noinput \
  && chown -R wsi2ml /app/staticfiles
 USER wsi2ml
 EXPOSE 8000

@@ -3,10 +3,14 @@ from django.urls import include, path, re_path, register_converter
 
 from slides.converters import IdConverter, TileIndexConverter
 from tasks.views import home
-from wsi2ml import views
+from wsi2ml import auth, views
 
 register_converter(IdConverter, "id")
 register_converter(TileIndexConverter, "index")
+
+# The API answers JSON even when Django itself refuses a request or a view fails.
+handler400 = views.bad_request
+handler500 = views.server_error
 
 admin.site.site_header = "WSI2ML administration"
 admin.site.site_title = "WSI2ML admin"
@@ -14,6 +18,8 @@ admin.site.site_title = "WSI2ML admin"
 urlpatterns = [
     path("", home, name="home"),
     path("", include("tasks.urls")),
+    # Before Django's own: it says so when no e-mail can be sent, rather than pretending.
+    path("accounts/password_reset/", auth.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("annotations.urls")),

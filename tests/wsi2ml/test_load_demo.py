@@ -10,6 +10,8 @@ import tifffile
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.db.models import Sum
+from django.test import RequestFactory
+from django.urls import reverse
 
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides import demo
@@ -22,6 +24,12 @@ from wsi2ml import demo as wsi2ml_demo
 pytestmark = pytest.mark.django_db
 
 SMALL_SLIDES = tuple((path, 512, 512, seed) for path, _, _, seed in wsi2ml_demo.DEMO_SLIDES)
+
+
+def log_in(*, username: str, password: str):
+    """Authenticate as the log-in page does: with the request, which django-axes requires."""
+    request = RequestFactory().post(reverse("login"))
+    return authenticate(request, username=username, password=password)
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ def test_it_creates_an_account_in_every_role(slides_root, small_demo, settings):
     passwords = passwords_in(output)
     assert len(set(passwords.values())) == 1
     assert len(passwords["admin"]) >= 12
-    assert authenticate(username="pathologist", password=passwords["pathologist"])
+    assert log_in(username="pathologist", password=passwords["pathologist"])
     assert "http://127.0.0.1:8000/" in output
 
 
@@ -136,7 +144,7 @@ def test_running_it_again_changes_nothing(slides_root, small_demo, settings):
     )
     assert "0 created" in again and "4 unchanged" in again
     assert "unchanged (set DEMO_PASSWORD" in again
-    assert authenticate(username="admin", password=first["admin"]) is not None
+    assert log_in(username="admin", password=first["admin"]) is not None
 
 
 def test_demo_password_setting_sets_every_demo_password(slides_root, small_demo, settings):
@@ -148,7 +156,7 @@ def test_demo_password_setting_sets_every_demo_password(slides_root, small_demo,
 
     assert set(passwords_in(output).values()) == {"demo-passphrase-1"}
     for username, *_ in wsi2ml_demo.DEMO_ACCOUNTS:
-        assert authenticate(username=username, password="demo-passphrase-1") is not None
+        assert log_in(username=username, password="demo-passphrase-1") is not None
 
 
 def test_an_existing_account_keeps_its_password_and_flags(slides_root, small_demo, settings):
@@ -159,7 +167,7 @@ def test_an_existing_account_keeps_its_password_and_flags(slides_root, small_dem
 
     existing.refresh_from_db()
     assert not existing.is_superuser
-    assert authenticate(username="admin", password=factories.PASSWORD) == existing
+    assert log_in(username="admin", password=factories.PASSWORD) == existing
     assert "admin" not in passwords_in(output)
     assert "pathologist" in passwords_in(output)
 
