@@ -71,3 +71,32 @@ def test_the_log_in_page_links_to_password_reset(client):
     response = client.get(reverse("login"))
 
     assert f'href="{reverse("password_reset")}"' in response.content.decode()
+
+
+def test_the_annotator_changes_the_password_on_its_page_and_logs_in_with_the_new_one(
+    client, annotator
+):
+    annotator.set_password("the-old-passphrase-17")
+    annotator.save()
+    client.force_login(annotator)
+
+    page = client.get(reverse("password_change"))
+    wrong = client.post(
+        reverse("password_change"),
+        {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    changed = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "the-old-passphrase-17",
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+        follow=True,
+    )
+
+    assert page.status_code == 200 and 'autocomplete="current-password"' in page.content.decode()
+    assert wrong.status_code == 200 and "is-invalid" in wrong.content.decode()
+    assert "Your password was changed" in changed.content.decode()
+    annotator.refresh_from_db()
+    assert annotator.check_password(NEW_PASSWORD)
