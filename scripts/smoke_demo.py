@@ -1,16 +1,21 @@
 """Prove the quick-start path: run scripts/demo.sh on a fresh SQLite database and slide folder,
-then log in as the demo pathologist and fetch the status page, the slide list, a DZI and a
-tile, then open the work page and read, draw and delete an annotation through its API."""
+check that it prints only what a newcomer needs, then log in as the demo pathologist and fetch
+the status page, the slide list, a DZI and a tile, see the product's 404 page for a slide that
+does not exist (DEBUG is off: no technical page), then open the work page and read, draw and
+delete an annotation through its API."""
 
 import http.cookiejar
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -28,15 +33,22 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="wsi2ml-smoke-"))
     port = free_port()
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "DEBUG"},
         "PORT": str(port),
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
         "SLIDES_ROOT": str(work / "slides"),
         "DEMO_PASSWORD": "smoke-test-password-123",
     }
     server = subprocess.Popen(
-        ["bash", "scripts/demo.sh"], cwd=REPO, env=env, start_new_session=True
+        ["bash", "scripts/demo.sh"],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    printed: list[str] = []
+    threading.Thread(target=lambda: printed.extend(server.stdout), daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -51,6 +63,7 @@ def main() -> int:
                     print("smoke: the demo server did not start", file=sys.stderr)
                     return 1
                 time.sleep(1)
+        check_printed(printed, port=port, password=env["DEMO_PASSWORD"])
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
         form = urllib.parse.urlencode(
             {
@@ -72,6 +85,7 @@ def main() -> int:
         tile = opener.open(f"{base}/slides/{slide_id}_files/8/0_0.jpeg", timeout=30)
         assert tile.headers["Content-Type"] == "image/jpeg"
         assert tile.read()[:2] == b"\xff\xd8"
+        check_not_found_page(opener, base)
         annotations = smoke_annotations(opener, base, jar)
         print(
             f"smoke: quick-start OK (slide {slide_id}, DZI and tile served from SQLite demo; "
@@ -81,6 +95,34 @@ def main() -> int:
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+        shutil.rmtree(work)  # 108 MB of demo slides
+
+
+def check_printed(printed: list[str], *, port: int, password: str) -> None:
+    """The quick start shows the address, the log-ins and how to stop, and little else."""
+    deadline = time.monotonic() + 10
+    while not any("Ctrl+C" in line for line in printed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = "".join(printed)
+    assert f"WSI2ML is running at http://127.0.0.1:{port}/" in text, text
+    assert f"username: pathologist   password: {password}" in text, text
+    assert "var/demo.log" in text and "Press Ctrl+C to stop the server." in text, text
+    assert "warning" not in text.lower() and "Applying" not in text, text
+    assert "start the server" not in text, text
+    assert len(printed) <= 20, text
+
+
+def check_not_found_page(opener, base: str) -> None:
+    """A slide one may not see answers the product's 404 page, not Django's technical one."""
+    try:
+        opener.open(f"{base}/slides/999999/", timeout=30)
+    except urllib.error.HTTPError as error:
+        assert error.code == 404, error.code
+        page = error.read().decode()
+        assert "There is nothing at <code>/slides/999999/</code>" in page, page
+        assert "URLconf" not in page and "Back to my work" in page, page
+    else:
+        raise AssertionError("an unknown slide did not answer 404")
 
 
 def smoke_annotations(opener, base: str, jar: http.cookiejar.CookieJar) -> int:

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Run the whole WSI2ML test suite: lint and format checks, then every test with pytest against
-# PostgreSQL (DATABASE_URL, default the local server) and Debian's Chromium for browser tests.
+# PostgreSQL (DATABASE_URL, default the local server) and Debian's Chromium for browser tests,
+# on the real scanner files of scripts/test_slides.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-venv_install "[test]"
+mkdir -p var
+: >var/test-setup.log
+step var/test-setup.log "Installing WSI2ML and the test tools into .venv ..." venv_install "[test]"
+# Some tests read real scanner files: find them (WSI2ML_TEST_SLIDES, ../shared/slides) or fetch
+# them into var/test-slides, checked by SHA-256; without them, stop here with one message.
+slides=$(python scripts/test_slides.py)
+export WSI2ML_TEST_SLIDES="$slides"
 if ! [ -x /usr/bin/chromium ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "Browser tests need Debian's chromium: run 'sudo apt-get install -y chromium'." >&2

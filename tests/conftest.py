@@ -1,16 +1,17 @@
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.cache import caches
 from guardian.shortcuts import assign_perm
 
+from scripts import test_slides
 from slides import grants, sharedcache, tiles
 from tasks import roles
 from tasks.models import Label, Project
 from tests import factories
 
-SHARED_SLIDES = Path(django_settings.BASE_DIR).parent / "shared" / "slides"
+# The real scanner files: WSI2ML_TEST_SLIDES, else ../shared/slides, else scripts/test.sh's cache.
+SHARED_SLIDES = test_slides.chosen_folder()
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +41,22 @@ def _reset_caches() -> None:
     caches["default"].clear()  # the tile grants' revocation list
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop with one message before any test runs when a selected test lacks its real slides."""
+    if not any("shared_slides" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    problems = test_slides.folder_problems(folder=SHARED_SLIDES)
+    if problems:
+        message = test_slides.problem_message(folder=SHARED_SLIDES, problems=problems, failure=None)
+        pytest.exit(
+            f"{message}\n(scripts/test.sh downloads them when it can.)",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 @pytest.fixture
 def shared_slides() -> Path:
-    if not SHARED_SLIDES.is_dir():
-        pytest.fail(f"the real test slides are expected in {SHARED_SLIDES}")
+    """The folder of real scanner files, checked once per session by pytest_collection_finish."""
     return SHARED_SLIDES
 
 

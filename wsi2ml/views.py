@@ -29,14 +29,21 @@ def is_api(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """handler400: JSON under /api/ (a form body too large, a broken multipart body...)."""
+    """handler400: JSON under /api/ (a form body too large, a broken multipart body...).
+
+    Elsewhere the product's 400.html, which Django renders without a request or context.
+    """
     if is_api(request):
         return JsonResponse({"error": "The request is malformed or too large."}, status=400)
     return defaults.bad_request(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: JSON under /api/, as every other API answer; django.request logs the error."""
+    """handler500: JSON under /api/, as every other API answer; django.request logs the error.
+
+    Elsewhere the product's 500.html, rendered without a request or context: whatever failed
+    (the database, a context processor) is not needed to say so.
+    """
     if is_api(request):
         return JsonResponse({"error": "Internal server error; it has been logged."}, status=500)
     return defaults.server_error(request)

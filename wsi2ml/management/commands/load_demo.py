@@ -6,8 +6,6 @@ from django.core.management.base import BaseCommand
 from slides.services import slides_scan
 from wsi2ml import demo
 
-SITE_URL = "http://127.0.0.1:8000/"
-
 
 class Command(BaseCommand):
     help = (
@@ -38,8 +36,9 @@ class Command(BaseCommand):
         self._print_logins(logins)
 
     def _print_logins(self, logins: list[demo.DemoLogin]) -> None:
+        # scripts/demo.sh shows the lines from this one on, once its server answers.
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Demo ready: start the server and open {SITE_URL}"))
+        self.stdout.write(self.style.SUCCESS("Demo ready. Log-ins:"))
         for login in logins:
             if login.password is None:
                 password = "unchanged (set DEMO_PASSWORD and run again to reset it)"
@@ -48,6 +47,4 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {login.role:<16} username: {login.username:<13} password: {password}"
             )
-        self.stdout.write(
-            f"  Administrators and managers also have the admin site: {SITE_URL}admin/"
-        )
+        self.stdout.write("  Administrators and managers also have the admin site, under /admin/.")
