@@ -1,15 +1,19 @@
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from slides.admin import SlideAdmin
+from slides.admin import SlideAdmin, short_datetime
 from slides.converters import parse_ids
 from slides.models import Slide
-from tasks import services
+from tasks import roles, services
 from tasks.forms import (
     AssignmentAdminForm,
     AssignmentInlineForm,
@@ -30,6 +34,26 @@ from tasks.models import (
 from tasks.selectors import with_progress
 
 DONE = AssignmentSlide.State.DONE
+# Our stylesheet, after the admin's: short columns that do not wrap, no captions over inline
+# rows, delegation details and annotation previews.
+ADMIN_CSS = {"all": ["tasks/admin.css"]}
+# How many slide names a delegation event's details list before "and n more".
+NAMES_SHOWN = 5
+
+
+class PlainRelatedMixin:
+    """Draw the selects named in ``plain_related_fields`` without the admin's add, change, delete
+    and view icons: beside an assignee they offer to edit or delete user accounts."""
+
+    plain_related_fields: tuple[str, ...] = ()
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in self.plain_related_fields and isinstance(
+            getattr(formfield, "widget", None), RelatedFieldWidgetWrapper
+        ):
+            formfield.widget = formfield.widget.widget
+        return formfield
 
 
 def progress_bar(done: int, total: int):
@@ -52,12 +76,16 @@ class LabelInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(PlainRelatedMixin, admin.ModelAdmin):
     list_display = ["name", "label_count", "task_count", "is_archived", "overview_link"]
     list_filter = ["is_archived"]
     search_fields = ["name", "description"]
     filter_horizontal = ["members"]
+    plain_related_fields = ("members",)
     inlines = [LabelInline]
+
+    class Media:
+        css = ADMIN_CSS
 
     def get_queryset(self, request):
         return (
@@ -83,24 +111,33 @@ class ProjectAdmin(admin.ModelAdmin):
         )
 
 
-class TaskSlideInline(admin.TabularInline):
+class TaskSlideInline(PlainRelatedMixin, admin.TabularInline):
     model = TaskSlide
+    plain_related_fields = ("slide",)
     autocomplete_fields = ["slide"]
     extra = 0
     verbose_name = "slide"
 
 
-class AssignmentInline(admin.TabularInline):
+class AssignmentInline(PlainRelatedMixin, admin.TabularInline):
     model = Assignment
     form = AssignmentInlineForm
     formset = AssignmentInlineFormSet
-    fields = ["assignee", "state", "progress"]
-    readonly_fields = ["state", "progress"]
+    fields = ["assignee", "state", "progress", "share"]
+    readonly_fields = ["state", "progress", "share"]
     # A list rather than the admin's autocomplete, which would offer every user: the form offers
     # only those who may do the work (tasks.roles).
+    plain_related_fields = ("assignee",)
     extra = 0
     can_delete = False
-    show_change_link = True
+
+    @admin.display(description="slides")
+    def share(self, assignment):
+        """Link to the assignment's page, where its slides are chosen (the "share")."""
+        if not assignment.pk:
+            return ""
+        url = reverse("admin:tasks_assignment_change", args=[assignment.pk])
+        return format_html('<a href="{}">Choose slides</a>', url)
 
     @admin.display(description="progress")
     def progress(self, assignment):
@@ -126,6 +163,9 @@ class TaskAdmin(admin.ModelAdmin):
     inlines = [TaskSlideInline, AssignmentInline]
     fields = ["project", "name", "kind", "instructions", "due_date", "created_by"]
     readonly_fields = ["created_by"]
+
+    class Media:
+        css = ADMIN_CSS
 
     def get_queryset(self, request):
         return (
@@ -231,7 +271,7 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(PlainRelatedMixin, admin.ModelAdmin):
     form = AssignmentAdminForm
     list_display = ["assignee", "task", "project", "state", "progress", "last_activity"]
     # Everyone who holds an assignment, including people who have lost the role since.
@@ -239,22 +279,26 @@ class AssignmentAdmin(admin.ModelAdmin):
     search_fields = ["assignee__username", "task__name", "task__project__name"]
     list_select_related = ["task", "task__project", "assignee"]
     autocomplete_fields = ["task"]  # the assignee is a list of who may do the work (tasks.roles)
+    plain_related_fields = ("task", "assignee")
     actions = ["close", "reopen", "reassign"]
+
+    class Media:
+        css = ADMIN_CSS
 
     def get_queryset(self, request):
         return with_progress(super().get_queryset(request))
 
-    @admin.display(ordering="task__project__name")
+    @admin.display(description="project", ordering="task__project__name")
     def project(self, assignment):
-        return assignment.task.project
+        return assignment.task.project.name
 
     @admin.display(description="done / total")
     def progress(self, assignment):
         return progress_bar(assignment.done, assignment.total)
 
-    @admin.display(ordering="last_activity")
+    @admin.display(description="last opened", ordering="last_activity")
     def last_activity(self, assignment):
-        return assignment.last_activity
+        return short_datetime(assignment.last_activity)
 
     def save_model(self, request, obj, form, change):
         slides = list(form.cleaned_data["slides"]) or list(
@@ -322,12 +366,62 @@ class AssignmentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/tasks/assignment/reassign.html", context)
 
 
+def _names(names: list) -> str:
+    shown = ", ".join(str(name) for name in names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _slides(count: int) -> str:
+    return f"{count} slide{'s' if count != 1 else ''}"
+
+
+def describe_details(details: dict) -> list[str]:
+    """A delegation event's details (see tasks.services) as short sentences."""
+    lines = []
+    for key, verb in (("added", "Added "), ("removed", "Removed "), ("slides", "")):
+        names = details.get(key)
+        if names:
+            lines.append(f"{verb}{_slides(len(names))}: {_names(names)}")
+    if details.get("previous"):
+        lines.append(f"Taken over from {details['previous']}")
+    if details.get("shares"):
+        shares = sorted(details["shares"].items())
+        lines.append("Shares: " + ", ".join(f"{who} {_slides(n)}" for who, n in shares))
+    if "overlap" in details:
+        lines.append(f"Each slide to {details['overlap']} annotator(s)")
+    if details.get("case_pattern"):
+        lines.append(f"Cases by the pattern {details['case_pattern']}")
+    known = {"added", "removed", "slides", "previous", "shares", "overlap", "case_pattern"}
+    lines += [f"{key}: {value}" for key, value in sorted(details.items()) if key not in known]
+    return lines
+
+
 @admin.register(DelegationEvent)
 class DelegationEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor", "action", "task", "assignee", "details"]
+    list_display = ["when", "actor", "action", "task", "assignee", "summary"]
+    list_display_links = ["when"]
     list_filter = ["action", "task__project"]
     search_fields = ["actor__username", "assignee__username", "task__name"]
-    list_select_related = ["actor", "task", "assignee"]
+    list_select_related = ["actor", "task__project", "assignee"]
+    fields = ["at", "actor", "action", "task", "assignee", "summary"]
+    readonly_fields = fields
+
+    class Media:
+        css = ADMIN_CSS
+
+    @admin.display(description="when", ordering="at")
+    def when(self, event):
+        return short_datetime(event.at)
+
+    @admin.display(description="details")
+    def summary(self, event):
+        if not isinstance(event.details, dict) or not event.details:
+            return "—"
+        items = format_html_join(
+            "", "<li>{}</li>", ((line,) for line in describe_details(event.details))
+        )
+        return format_html('<ul class="wsi2ml-details">{}</ul>', items)
 
     def has_add_permission(self, request):
         return False
@@ -344,6 +438,9 @@ class DelegatingSlideAdmin(SlideAdmin):
 
     actions = [*SlideAdmin.actions, "delegate"]
 
+    class Media:
+        css = ADMIN_CSS
+
     @admin.action(description="Delegate selected slides…", permissions=["view"])
     def delegate(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
@@ -352,3 +449,52 @@ class DelegatingSlideAdmin(SlideAdmin):
 
 admin.site.unregister(Slide)
 admin.site.register(Slide, DelegatingSlideAdmin)
+
+
+class RoleFilter(admin.SimpleListFilter):
+    """The people in one of the roles of tasks.roles, or in none."""
+
+    title = "role"
+    parameter_name = "role"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in roles.ROLE_PERMISSIONS] + [(self.NONE, "No role")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.NONE:
+            return queryset.exclude(groups__name__in=list(roles.ROLE_PERMISSIONS))
+        if self.value() in roles.ROLE_PERMISSIONS:
+            return queryset.filter(groups__name=self.value())
+        return queryset
+
+
+class RolesUserAdmin(UserAdmin):
+    """Django's user admin, with each person's roles (tasks.roles) as a column and a filter."""
+
+    # One name column rather than Django's two, so that the roles and staff columns fit.
+    list_display = ["username", "full_name", "email", "role_names", "is_staff"]
+    list_filter = [RoleFilter, "is_staff", "is_superuser", "is_active"]
+
+    class Media:
+        css = ADMIN_CSS
+
+    def get_queryset(self, request):
+        in_roles = Group.objects.filter(name__in=list(roles.ROLE_PERMISSIONS)).order_by("name")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("groups", queryset=in_roles, to_attr="roles"))
+        )
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, user):
+        return user.get_full_name() or "—"
+
+    @admin.display(description="roles")
+    def role_names(self, user):
+        return ", ".join(group.name for group in user.roles) or "—"
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), RolesUserAdmin)

@@ -2,10 +2,19 @@ from django import forms
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.db.models import Q
+from django.utils.html import format_html
 
 from slides.models import Slide
 from tasks import delegation, roles, selectors, services
 from tasks.models import Assignment, Label, Project, Task
+
+
+class FilterSelectMultiple(FilteredSelectMultiple):
+    """The admin's two-list picker, wrapped in its own element: SelectFilter2.js moves the picker
+    to the front of its parent, which for a form's own field is the row, before the label."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html("<div>{}</div>", super().render(name, value, attrs, renderer))
 
 
 class LabelForm(forms.ModelForm):
@@ -47,7 +56,7 @@ class AssignmentAdminForm(forms.ModelForm):
     slides = forms.ModelMultipleChoiceField(
         queryset=Slide.objects.none(),
         required=False,
-        widget=FilteredSelectMultiple("slides", is_stacked=False),
+        widget=FilterSelectMultiple("slides", is_stacked=False),
         help_text="Slides of the task in this person's share. Leave empty for all of them.",
     )
 
@@ -120,11 +129,11 @@ class BatchDelegationForm(forms.Form):
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     slides = forms.ModelMultipleChoiceField(
         queryset=Slide.objects.readable(),
-        widget=FilteredSelectMultiple("slides", is_stacked=False),
+        widget=FilterSelectMultiple("slides", is_stacked=False),
     )
     annotators = forms.ModelMultipleChoiceField(
         queryset=selectors.assignable_users(kind=Task.Kind.ANNOTATION),
-        widget=FilteredSelectMultiple("annotators", is_stacked=False),
+        widget=FilterSelectMultiple("annotators", is_stacked=False),
         help_text=f"Active members of the {roles.ASSIGNEE_ROLES[Task.Kind.ANNOTATION]} role.",
     )
     overlap = forms.IntegerField(

@@ -1,5 +1,7 @@
 """The slide registry in the Django admin: the list, the change page, rescanning, the scan page."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -256,3 +258,13 @@ def test_a_thumbnail_size_that_is_not_ascii_digits_within_bounds_is_400(admin_cl
 
     assert response.status_code == 400
     assert b"size must be a whole number of pixels between" in response.content
+
+
+def test_changelist_columns_are_short_enough_to_fit(admin_client, slide):
+    Slide.objects.filter(pk=slide.pk).update(scanned_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC))
+
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+
+    assert '<td class="field-scanned">2026-03-04</td>' in html
+    assert '<th scope="col" class="sortable column-mpp_column">' in html
+    assert "\N{GREEK CAPITAL LETTER MU}" not in html  # what the admin's capfirst made of µ

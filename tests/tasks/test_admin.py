@@ -1,5 +1,7 @@
 """Delegating through the Django admin: batch delegation with preview, inlines, actions."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
@@ -450,3 +452,122 @@ def test_delegate_keeps_only_ascii_slide_ids_from_the_query_string(
 
     assert page.status_code == 200
     assert page.context["form"].initial["slides"] == [ids[k] for k in kept]
+
+
+# --- How the admin pages read ---------------------------------------------------------------------
+
+
+def test_the_delegation_page_loads_the_admin_javascript_catalogue(client_for, manager):
+    html = client_for(manager).get(reverse(DELEGATE)).content.decode()
+
+    # SelectFilter2.js calls interpolate() and gettext(), which the catalogue defines.
+    assert f'<script src="{reverse("admin:jsi18n")}"></script>' in html
+    assert "admin/js/SelectFilter2.js" in html
+    assert "tasks/admin.css" in html
+
+
+def test_the_pickers_have_an_element_of_their_own_so_the_label_stays_first(client_for, manager):
+    page = client_for(manager).get(reverse(DELEGATE))
+
+    for name in ("slides", "annotators"):
+        rendered = str(page.context["form"][name])
+        assert rendered.startswith("<div><select") and rendered.endswith("</select></div>")
+
+
+def test_assignee_selects_carry_no_user_account_icons(client_for, manager, round_one):
+    client = client_for(manager)
+    first = round_one.assignments.order_by("id").first()
+
+    task = client.get(reverse("admin:tasks_task_change", args=[round_one.pk])).content.decode()
+    change = client.get(reverse("admin:tasks_assignment_change", args=[first.pk])).content.decode()
+    add = client.get(reverse("admin:tasks_assignment_add")).content.decode()
+
+    assert 'id="add_id_assignments-0-assignee"' not in task
+    assert 'id="change_id_task_slides-0-slide"' not in task
+    assert 'id="add_id_project"' in task  # a project can still be made from a new task
+    for html in (change, add):
+        assert "add_id_assignee" not in html and "change_id_assignee" not in html
+        assert "delete_id_assignee" not in html and "view_id_assignee" not in html
+    link = reverse("admin:tasks_assignment_change", args=[first.pk])
+    assert f'<a href="{link}">Choose slides</a>' in task
+    project = client.get(reverse("admin:tasks_project_change", args=[round_one.project_id]))
+    assert 'id="add_id_members"' not in project.content.decode()
+
+
+def test_the_assignment_list_shows_short_project_and_last_opened_columns(
+    client_for, manager, round_one
+):
+    first = round_one.assignments.order_by("id").first()
+    opened = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    first.assignment_slides.update(last_opened_at=opened)
+
+    page = client_for(manager).get(reverse("admin:tasks_assignment_changelist"))
+
+    html = page.content.decode()
+    assert '<td class="field-last_activity">2026-03-04 05:06</td>' in html
+    assert f'<td class="field-project">{round_one.project.name}</td>' in html
+    assert "Last opened" in html
+
+
+def test_the_assignee_filters_list_only_assignees(client_for, manager, round_one, people):
+    factories.user_create("bystander", role=roles.ANNOTATOR)
+    client = client_for(manager)
+
+    for url in (
+        reverse("admin:tasks_assignment_changelist"),
+        reverse("admin:tasks_task_changelist"),
+    ):
+        [assignee_filter] = [
+            spec for spec in client.get(url).context["cl"].filter_specs if spec.title == "assignee"
+        ]
+        offered = {label for _, label in assignee_filter.lookup_choices}
+        assert offered == {people[0].username, people[1].username}
+
+
+def test_delegation_events_read_as_sentences(client_for, manager, round_one, people):
+    page = client_for(manager).get(reverse("admin:tasks_delegationevent_changelist"))
+    batch = DelegationEvent.objects.get(action="batch")
+    detail = client_for(manager).get(reverse("admin:tasks_delegationevent_change", args=[batch.pk]))
+
+    html = page.content.decode()
+    assert "Added 4 slides: CASE-01-A.tiff, CASE-01-B.tiff, CASE-02-A.tiff, CASE-03-A.tiff" in html
+    assert "Shares: pathologist0 4 slides, pathologist1 4 slides" in html
+    assert "Each slide to 2 annotator(s)" in html
+    assert '{"added"' not in html and "&quot;added&quot;" not in html
+    assert "Shares: pathologist0 4 slides" in detail.content.decode()
+
+
+def test_delegation_details_list_a_few_names_and_escape_them(client_for, manager, project):
+    names = [f"<b>slide-{i}</b>" for i in range(7)]
+    DelegationEvent.objects.create(
+        action=DelegationEvent.Action.SLIDES_ADDED, actor=manager, details={"slides": names}
+    )
+
+    html = client_for(manager).get(reverse("admin:tasks_delegationevent_changelist")).content
+    text = html.decode()
+
+    assert "7 slides: &lt;b&gt;slide-0&lt;/b&gt;" in text and "and 2 more" in text
+    assert "<b>slide-0</b>" not in text
+
+
+@pytest.fixture
+def staff(manager, people, bystanders):
+    factories.user_create("nobody")
+    return manager
+
+
+def test_the_user_list_shows_roles_and_filters_by_them(client_for, admin_user, staff, people):
+    client = client_for(admin_user)
+
+    page = client.get(reverse("admin:auth_user_changelist"))
+    annotators = client.get(reverse("admin:auth_user_changelist"), {"role": roles.ANNOTATOR})
+    managers = client.get(reverse("admin:auth_user_changelist"), {"role": roles.PROJECT_MANAGER})
+    nobody = client.get(reverse("admin:auth_user_changelist"), {"role": "none"})
+
+    assert '<td class="field-role_names">Project manager</td>' in page.content.decode()
+    assert {u.username for u in annotators.context["cl"].result_list} == {
+        *(p.username for p in people),
+        "former",
+    }
+    assert [u.username for u in managers.context["cl"].result_list] == ["manager"]
+    assert {u.username for u in nobody.context["cl"].result_list} == {"admin", "nobody"}
