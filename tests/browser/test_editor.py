@@ -210,9 +210,8 @@ def test_draw_every_kind_erase_and_reload(log_in, annotator, assignment, problem
     expect(table.locator("[data-label-id]").filter(has_text="Tumour")).to_contain_text("1")
     expect(page.locator("#stats-total")).to_have_text("6")
     tumour_um2 = round(500 * 400 * MPP * MPP)
-    expect(table.locator("[data-label-id]").filter(has_text="Tumour")).to_contain_text(
-        f"{tumour_um2:,} µm²"
-    )
+    expect(page.locator("#area-heading")).to_have_text("Area (µm²)")
+    expect(area_cell(page, "Tumour")).to_have_text(f"{tumour_um2:,}")
     assert problems == []
 
 
@@ -710,4 +709,252 @@ def test_polygon_keys_cancel_undo_a_corner_and_close(log_in, annotator, assignme
     polygon = Annotation.objects.get()
     assert polygon.kind == "polygon" and polygon.vertex_count == 4  # 3 corners, closed
     assert near(bbox(polygon), (300, 300, 700, 700))
+    assert problems == []
+
+
+# --- Polish: units, titles, the rubber band, contrast, tooltips, the overview map ---------------
+
+
+def box(x0: float, y0: float, x1: float, y1: float) -> dict:
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]],
+    }
+
+
+def stored(assignment, cmu_slide, annotator, label_name: str, geometry: dict, **fields):
+    annotation, _ = annotation_services.annotation_create(
+        slide=cmu_slide,
+        assignment=assignment,
+        author=annotator,
+        label=label(label_name),
+        kind=fields.pop("kind", "rectangle"),
+        geometry=geometry,
+        **fields,
+    )
+    return annotation
+
+
+def area_cell(page: Page, label_name: str):
+    return (
+        page.locator("#label-table [data-label-id]")
+        .filter(has_text=label_name)
+        .locator("[data-area]")
+    )
+
+
+def test_areas_in_a_column_share_one_unit_chosen_by_the_largest(
+    log_in, annotator, assignment, cmu_slide, problems, artifacts
+):
+    # The newcomer's pair: 0.128 mm² (800 × 642 px) beside 79,9xx µm² (600 × 535 px).
+    stored(assignment, cmu_slide, annotator, "Tumour", box(100, 100, 900, 742))
+    stored(assignment, cmu_slide, annotator, "Stroma", box(1000, 100, 1600, 635))
+    page = open_editor(log_in, annotator, assignment)
+
+    um2 = MPP * MPP
+    expect(page.locator("#area-heading")).to_have_text("Area (µm²)")
+    expect(area_cell(page, "Tumour")).to_have_text(f"{round(800 * 642 * um2):,}")
+    expect(area_cell(page, "Stroma")).to_have_text(f"{round(600 * 535 * um2):,}")
+    sizes = page.locator("#annotation-list .annotation-item-size")
+    expect(sizes).to_have_count(2)
+    assert all(text.endswith(" µm²") for text in sizes.all_inner_texts())
+
+    # A region above a square millimetre turns the whole column into mm².
+    stored(assignment, cmu_slide, annotator, "Necrosis", box(50, 800, 2150, 2800))
+    reload(page)
+    expect(page.locator("#area-heading")).to_have_text("Area (mm²)")
+    expect(area_cell(page, "Tumour")).to_have_text(f"{800 * 642 * um2 / 1e6:.3f}")
+    expect(area_cell(page, "Necrosis")).to_have_text(f"{2100 * 2000 * um2 / 1e6:.3f}")
+    expect(sizes).to_have_count(3)
+    assert all(text.endswith(" mm²") for text in sizes.all_inner_texts())
+    page.locator("#label-table").screenshot(path=artifacts / "editor-area-units.png")
+    assert problems == []
+
+
+def test_areas_are_in_pixels_on_a_slide_without_a_scale(
+    log_in, annotator, deep_assignment, deep_slide, problems
+):
+    stored(deep_assignment, deep_slide, annotator, "Tumour", box(100, 100, 1100, 1100))
+    page = open_editor(log_in, annotator, deep_assignment)
+    expect(page.locator("#area-heading")).to_have_text("Area (px²)")
+    expect(area_cell(page, "Tumour")).to_have_text("1,000,000")
+    assert problems == []
+
+
+def test_the_selected_annotation_is_titled_by_name_or_kind_and_number(
+    log_in, annotator, assignment, cmu_slide, problems
+):
+    # The database ids run on from earlier tests: the number counts this slide's annotations.
+    for corner in (100, 500, 900):
+        stored(assignment, cmu_slide, annotator, "Tumour", box(corner, 100, corner + 300, 400))
+    page = open_editor(log_in, annotator, assignment)
+    title = page.locator("#selected-kind")
+
+    click(page, 1050, 250)
+    expect(title).to_have_text("Rectangle 3")
+    reload(page)
+    click(page, 650, 250)
+    expect(title).to_have_text("Rectangle 2")
+
+    # Deleting one renumbers nothing during the visit; a new shape takes the next number.
+    page.keyboard.press("Delete")
+    wait_saved(page)
+    click(page, 1050, 250)
+    expect(title).to_have_text("Rectangle 3")
+    page.keyboard.press("x")
+    click(page, 1500, 1500)
+    wait_saved(page)
+    expect(title).to_have_text("Point 4")
+
+    # A name is the title.
+    page.get_by_label("Name").fill("Biopsy margin")
+    page.get_by_label("Comment").click()
+    wait_saved(page)
+    expect(title).to_have_text("“Biopsy margin”")
+    assert "#" not in page.locator("#annotation-list").inner_text()
+    assert problems == []
+
+
+def test_polygon_and_line_draw_a_rubber_band_to_the_pointer(
+    log_in, annotator, assignment, problems, artifacts
+):
+    page = open_editor(log_in, annotator, assignment)
+
+    def coloured(points) -> bool:
+        """Whether the Tumour label's red shows at any of the positions (the band is dashed,
+        and its edges are blended with its dark halo)."""
+        for x, y in points:
+            red, green, blue, alpha = pixel(page, x, y)
+            if alpha > 0 and red > green + 60 and red > blue + 60:
+                return True
+        return False
+
+    page.keyboard.press("p")
+    click(page, 300, 300)
+    click(page, 800, 300)
+    page.mouse.move(*at(page, 800, 900), steps=4)
+    page.wait_for_timeout(100)
+    page.screenshot(path=artifacts / "editor-rubber-band.png")
+    # From the last corner to the pointer, and from the pointer back to the first corner.
+    assert coloured([(800, 580 + 4 * k) for k in range(10)])
+    assert coloured([(550 + 2 * k, 600 + 2.4 * k) for k in range(10)])
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(100)
+    assert not coloured([(800, 580 + 4 * k) for k in range(10)])
+
+    # A line has no closing edge: only the band to the pointer.
+    page.keyboard.press("n")
+    click(page, 300, 1500)
+    click(page, 900, 1500)
+    page.mouse.move(*at(page, 900, 1900), steps=4)
+    page.wait_for_timeout(100)
+    assert coloured([(900, 1680 + 4 * k) for k in range(10)])
+    assert not coloured([(600 + 2 * k, 1700 + 1.3 * k) for k in range(10)])
+    assert problems == []
+
+
+CONTRAST = """(element) => {
+  // WCAG 2 contrast of colours as painted: each colour over what is behind it, with opacity.
+  const rgba = (text) => {
+    const [r, g, b, a = 1] = text.match(/[\\d.]+/g).map(Number);
+    return [r, g, b, a];
+  };
+  const over = ([r, g, b, a], below) => [r, g, b].map((v, i) => v * a + below[i] * (1 - a));
+  const behind = (node) => {
+    const layers = [];
+    for (; node; node = node.parentElement) {
+      layers.push(rgba(getComputedStyle(node).backgroundColor));
+    }
+    return layers.reverse().reduce((below, layer) => over(layer, below), [255, 255, 255]);
+  };
+  const luminance = (colour) => {
+    const [r, g, b] = colour.map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (light + 0.05) / (dark + 0.05);
+  };
+  const opacity = Number(getComputedStyle(element).opacity);
+  const [r, g, b, a] = rgba(getComputedStyle(element).color);
+  const background = behind(element);
+  const around = behind(element.parentElement);
+  return {
+    text: ratio(over([r, g, b, a * opacity], background), background),
+    background: ratio(background, around),
+  };
+}"""
+
+
+def contrast(locator) -> dict:
+    return locator.evaluate(CONTRAST)
+
+
+def test_controls_read_clearly(log_in, annotator, assignment, cmu_slide, problems, artifacts):
+    name = "Invasive carcinoma at the deep margin, second reader to check the grade"
+    stored(assignment, cmu_slide, annotator, "Stroma", box(300, 300, 700, 600), name=name)
+    page = open_editor(log_in, annotator, assignment)
+
+    # The chosen label's key badge stands out from its dark button, its key from the badge.
+    badge = page.locator(".btn-check:checked + .label-choice kbd")
+    expect(badge).to_have_text("1")
+    assert contrast(badge)["text"] >= 4.5
+    assert contrast(badge)["background"] >= 3  # WCAG 1.4.11, non-text contrast
+
+    # Undo looks unavailable, and says so, until there is something to undo.
+    undo = page.get_by_role("button", name="Undo")
+    expect(undo).to_be_disabled()
+    expect(undo).to_have_attribute("aria-disabled", "true")
+    page.locator("#editor-toolbar").screenshot(path=artifacts / "editor-undo-disabled.png")
+    disabled = contrast(undo)["text"]
+    page.keyboard.press("x")
+    click(page, 1500, 1500)
+    wait_saved(page)
+    expect(undo).to_be_enabled()
+    expect(undo).to_have_attribute("aria-disabled", "false")
+    enabled = contrast(undo)["text"]
+    assert enabled >= 4.5 and disabled < 2.5, (enabled, disabled)
+    page.locator("#editor-toolbar").screenshot(path=artifacts / "editor-undo-enabled.png")
+
+    # A name cut to the panel's width is whole in the tooltip.
+    item = page.locator("#annotation-list .annotation-item").filter(has_text="Invasive")
+    expect(item).to_have_attribute("title", f"“{name}” · Stroma")
+    text = item.locator(".annotation-item-text")
+    assert text.evaluate("(element) => element.scrollWidth > element.clientWidth")
+    item.click()
+    expect(page.locator("#selected-kind")).to_have_text(f"“{name}”")
+    page.screenshot(path=artifacts / "editor-panel-selected.png")
+    assert problems == []
+
+
+NAVIGATOR_SHOWN = """() => {
+  const element = window.wsi2mlViewer.viewer.navigator.element;
+  return getComputedStyle(element).display !== 'none' && element.getBoundingClientRect().width > 0;
+}"""
+
+
+def test_the_overview_map_can_be_hidden_and_stays_hidden(
+    log_in, annotator, assignment, problems, artifacts
+):
+    page = open_editor(log_in, annotator, assignment)
+    button = page.get_by_role("button", name="Map")
+    assert page.evaluate(NAVIGATOR_SHOWN)
+    expect(button).to_have_attribute("aria-pressed", "true")
+
+    button.click()
+    assert not page.evaluate(NAVIGATOR_SHOWN)
+    expect(button).to_have_attribute("aria-pressed", "false")
+    reload(page)  # remembered
+    assert not page.evaluate(NAVIGATOR_SHOWN)
+    page.screenshot(path=artifacts / "editor-map-hidden.png")
+
+    page.keyboard.press("Shift+M")
+    assert page.evaluate(NAVIGATOR_SHOWN)
+    expect(button).to_have_attribute("aria-pressed", "true")
+    assert summary(page)["tool"] == "select"  # Shift+M is not the ruler's M
+    reload(page)
+    assert page.evaluate(NAVIGATOR_SHOWN)
     assert problems == []

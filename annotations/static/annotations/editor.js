@@ -42,6 +42,8 @@ export class Editor {
     this.loadController = null;
     this.statsTimer = null;
     this.stats = null;
+    // Every annotation id seen on this slide (loaded, saved, deleted since): see numberOf.
+    this.knownIds = new Set();
     this.overlay = new Overlay(viewer, this);
     this.sync = this.readOnly ? null : this.makeSync();
     this.tools = new Tools(this);
@@ -99,6 +101,7 @@ export class Editor {
     for (const saved of Object.values(this.sync.features)) {
       if (!saved) continue;
       const feature = { ...saved, touched: true };
+      if (feature.id != null) this.knownIds.add(feature.id);
       setGeometry(feature, saved.geometry);
       this.store.put(feature);
     }
@@ -304,6 +307,7 @@ export class Editor {
       if (data.properties.label)
         this.extraColours.set(data.properties.label.id, data.properties.label.colour);
       const server = fromServer(data);
+      if (server.id != null) this.knownIds.add(server.id);
       if (!feature || op.op === "take" || !later.length) {
         // Nothing newer is queued: the server's copy (rounded, clipped, repaired) is the truth.
         server.touched = true;
@@ -347,6 +351,7 @@ export class Editor {
       });
       if (!response.ok) return;
       const server = fromServer(await response.json());
+      this.knownIds.add(server.id);
       server.touched = true;
       this.store.put(server);
       this.changed();
@@ -449,6 +454,7 @@ export class Editor {
     }
     store.clusters = [];
     for (const item of data.features) {
+      if (item.id != null) this.knownIds.add(item.id);
       const label = item.properties.label;
       if (label && !this.labelById.has(label.id)) this.extraColours.set(label.id, label.colour);
     }
@@ -495,12 +501,49 @@ export class Editor {
     return microns >= 1000 ? `${(microns / 1000).toFixed(2)} mm` : `${microns.toFixed(1)} µm`;
   }
 
-  formatArea(px, um2) {
+  /** The area in µm² when the slide has a scale, else null (then areas are in px²). */
+  areaUm2(px, um2) {
     const mpp = this.config.mpp;
-    const microns = um2 ?? (mpp > 0 ? px * mpp * mpp : null);
-    if (microns == null) return `${Math.round(px).toLocaleString("en")} px²`;
-    if (microns >= 100000) return `${(microns / 1e6).toFixed(3)} mm²`;
-    return `${Math.round(microns).toLocaleString("en")} µm²`;
+    return um2 ?? (mpp > 0 ? px * mpp * mpp : null);
+  }
+
+  /**
+   * One unit for a column of areas ({px, um2} each), chosen by its largest value: µm² below
+   * 1 mm² (1e6 µm², six digits at most), mm² from there on, px² without a scale. One unit per
+   * column lets values be compared at a glance; 0.128 mm² beside 79,921 µm² could not be.
+   */
+  areaUnit(areas) {
+    if (!(this.config.mpp > 0)) return "px²";
+    const largest = Math.max(0, ...areas.map(({ px, um2 }) => this.areaUm2(px, um2) ?? 0));
+    return largest >= 1e6 ? "mm²" : "µm²";
+  }
+
+  /** The number of an area in a unit of areaUnit, without the unit. */
+  areaIn(unit, px, um2) {
+    if (unit === "px²") return Math.round(px).toLocaleString("en");
+    const microns = this.areaUm2(px, um2);
+    if (unit === "mm²") {
+      return microns > 0 && microns < 500 ? "< 0.001" : (microns / 1e6).toFixed(3);
+    }
+    return microns > 0 && microns < 0.5 ? "< 1" : Math.round(microns).toLocaleString("en");
+  }
+
+  formatArea(px, um2, unit = this.areaUnit([{ px, um2 }])) {
+    return `${this.areaIn(unit, px, um2)} ${unit}`;
+  }
+
+  /**
+   * The annotation's number on the slide: its rank by id (creation order) among the ids the
+   * editor has seen on this slide. The first load covers the whole slide (the page opens at
+   * the home view), so this is the rank among all the slide's annotations of the assignment,
+   * the same after a reload; ids seen stay, so deleting or panning renumbers nothing during a
+   * visit. Null before the server gave it an id.
+   */
+  numberOf(feature) {
+    if (feature.id == null) return null;
+    let rank = 0;
+    for (const id of this.knownIds) if (id <= feature.id) rank += 1;
+    return rank;
   }
 
   /** A summary for browser tests and benchmarks. */

@@ -99,8 +99,15 @@ export class Panel {
     const { history } = this.editor;
     const undo = byId("undo-button");
     const redo = byId("redo-button");
-    if (undo) undo.disabled = !history.done.length;
-    if (redo) redo.disabled = !history.undone.length;
+    // aria-disabled as well: some screen readers skip disabled buttons without saying so.
+    for (const [button, off] of [
+      [undo, !history.done.length],
+      [redo, !history.undone.length],
+    ]) {
+      if (!button) continue;
+      button.disabled = off;
+      button.setAttribute("aria-disabled", String(off));
+    }
   }
 
   showSaveState(state, queued) {
@@ -142,12 +149,17 @@ export class Panel {
   showStats(stats) {
     const { editor } = this;
     const byLabel = new Map(stats.labels.map((row) => [row.id, row]));
+    // Points and lines have no area: they neither show one nor choose the column's unit.
+    const areas = stats.labels
+      .filter((row) => row.area_px > 0)
+      .map((row) => ({ px: row.area_px, um2: row.area_um2 }));
+    const unit = editor.areaUnit(areas);
+    byId("area-heading").textContent = areas.length ? `Area (${unit})` : "Area";
     for (const row of document.querySelectorAll("#label-table [data-label-id]")) {
       const data = byLabel.get(Number(row.dataset.labelId));
       row.querySelector("[data-count]").textContent = data ? String(data.count) : "0";
-      // Points and lines have no area.
       row.querySelector("[data-area]").textContent =
-        data && data.area_px > 0 ? editor.formatArea(data.area_px, data.area_um2) : "–";
+        data && data.area_px > 0 ? editor.areaIn(unit, data.area_px, data.area_um2) : "–";
     }
     const total = byId("stats-total");
     if (total) total.textContent = String(stats.total);
@@ -210,8 +222,7 @@ export class Panel {
       return;
     }
     box.hidden = false;
-    byId("selected-kind").textContent =
-      `${KIND_NAMES[feature.kind] || feature.kind}${feature.id ? ` #${feature.id}` : " (not saved yet)"}`;
+    byId("selected-kind").textContent = this.titleOf(feature);
     byId("selected-size").textContent = this.sizeOf(feature);
     const select = byId("selected-label");
     if (![...select.options].some((option) => Number(option.value) === feature.labelId)) {
@@ -227,12 +238,27 @@ export class Panel {
     this.shownSelected = feature.uuid;
   }
 
-  sizeOf(feature) {
+  /** Its name, else its kind and number on the slide ("Rectangle 3"), never a database id. */
+  titleOf(feature) {
+    if (feature.name) return `“${feature.name}”`;
+    const kind = KIND_NAMES[feature.kind] || feature.kind;
+    const number = this.editor.numberOf(feature);
+    return number == null ? `${kind} (not saved yet)` : `${kind} ${number}`;
+  }
+
+  /** The server's area while the shape is as saved, else the one computed here. */
+  areaOf(feature) {
+    const fresh = feature.areaPx != null && Math.abs(feature.areaPx - feature.localAreaPx) < 1;
+    return { px: feature.localAreaPx, um2: fresh ? feature.areaUm2 : null };
+  }
+
+  /** Its length or area; areas in ``unit`` when given (one unit for a whole list). */
+  sizeOf(feature, unit) {
     const { editor } = this;
     if (feature.kind === "point") return "–";
     if (feature.kind === "line") return editor.formatLength(feature.localLengthPx);
-    const fresh = feature.areaPx != null && Math.abs(feature.areaPx - feature.localAreaPx) < 1;
-    return editor.formatArea(feature.localAreaPx, fresh ? feature.areaUm2 : null);
+    const { px, um2 } = this.areaOf(feature);
+    return editor.formatArea(px, um2, unit);
   }
 
   // ---- list -----------------------------------------------------------------------------
@@ -262,6 +288,9 @@ export class Panel {
       (f) => !editor.display.hidden.has(f.labelId) && (!reduced || f.touched),
     );
     const shown = live.slice(-LIST_LIMIT).reverse();
+    const unit = editor.areaUnit(
+      shown.filter((f) => f.kind !== "point" && f.kind !== "line").map((f) => this.areaOf(f)),
+    );
     const items = shown.map((feature) => {
       const item = document.createElement("li");
       const button = document.createElement("button");
@@ -275,10 +304,12 @@ export class Panel {
       const label = editor.labelById.get(feature.labelId);
       const text = document.createElement("span");
       text.className = "annotation-item-text";
-      text.textContent = `${KIND_NAMES[feature.kind] || feature.kind}${feature.name ? ` “${feature.name}”` : ""} · ${label ? label.name : "?"}`;
+      text.textContent = `${this.titleOf(feature)} · ${label ? label.name : "?"}`;
+      // The text is cut to the panel's width: the tooltip gives all of it.
+      button.title = text.textContent;
       const size = document.createElement("span");
       size.className = "annotation-item-size";
-      size.textContent = this.sizeOf(feature);
+      size.textContent = this.sizeOf(feature, unit);
       button.append(swatch, text, size);
       item.append(button);
       return item;

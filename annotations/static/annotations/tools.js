@@ -808,45 +808,83 @@ export class Tools {
       ctx.stroke(path);
       return;
     }
-    const points = [...draft.points];
-    if ((draft.type === "polygon" || draft.type === "line") && this.pointer && !this.space) {
-      points.push(overlay.toImage(...this.pointer));
-    }
-    if (!points.length) return;
-    const path = new Path2D();
-    overlay.addRings(path, [Float64Array.from(points.flat())], false);
     if (draft.type === "brush" || draft.type === "eraser") {
-      ctx.globalAlpha = 0.45;
-      ctx.strokeStyle = draft.type === "eraser" ? "#fff" : colour;
-      ctx.lineWidth = 2 * draft.radius * overlay.scale;
-      if (points.length === 1) {
-        const [sx, sy] = overlay.toScreen(...points[0]);
-        ctx.beginPath();
-        ctx.arc(sx, sy, draft.radius * overlay.scale, 0, 2 * Math.PI);
-        ctx.fillStyle = ctx.strokeStyle;
-        ctx.fill();
-      } else {
-        ctx.stroke(path);
-      }
-      ctx.globalAlpha = 1;
+      this.drawStroke(ctx, draft, colour);
       return;
     }
-    ctx.strokeStyle = "rgba(0, 0, 0, 0.5)";
-    ctx.lineWidth = 4;
-    ctx.stroke(path);
-    ctx.strokeStyle = colour;
-    ctx.lineWidth = 2;
-    ctx.stroke(path);
-    for (const [x, y] of draft.points) {
+    const { points } = draft;
+    if (!points.length) return;
+    const polygon = draft.type === "polygon";
+    // The rubber band: from the last corner to the pointer and, for a polygon, on back to the
+    // first corner, dashed (it is not drawn yet), over the faint fill of the polygon it makes.
+    const clicked = polygon || draft.type === "line"; // a freehand outline follows the pointer
+    const pointer =
+      clicked && this.pointer && !this.space ? overlay.toImage(...this.pointer) : null;
+    const band = pointer ? [points.at(-1), pointer] : [];
+    if (pointer && polygon && points.length >= 2) {
+      band.push(points[0]);
+      const fill = new Path2D();
+      overlay.addRings(fill, [Float64Array.from([...points, pointer].flat())], true);
+      ctx.fillStyle = colour;
+      ctx.globalAlpha = 0.15;
+      ctx.fill(fill);
+      ctx.globalAlpha = 1;
+    }
+    const drawn = new Path2D();
+    overlay.addRings(drawn, [Float64Array.from(points.flat())], false);
+    const rubber = new Path2D();
+    if (band.length) overlay.addRings(rubber, [Float64Array.from(band.flat())], false);
+    for (const [path, dash] of [
+      [drawn, []],
+      [rubber, [6, 4]],
+    ]) {
+      ctx.setLineDash(dash);
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.5)";
+      ctx.lineWidth = 4;
+      ctx.stroke(path);
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2;
+      ctx.stroke(path);
+    }
+    ctx.setLineDash([]);
+    // The first corner grows when a click there would close the polygon.
+    const closing =
+      pointer &&
+      polygon &&
+      points.length >= 3 &&
+      this.screenDistance(points[0], pointer) < CLOSE_PX;
+    points.forEach(([x, y], i) => {
       const [sx, sy] = overlay.toScreen(x, y);
+      const half = closing && i === 0 ? 6 : 3;
       ctx.beginPath();
-      ctx.rect(sx - 3, sy - 3, 6, 6);
+      ctx.rect(sx - half, sy - half, 2 * half, 2 * half);
       ctx.fillStyle = "#fff";
       ctx.fill();
       ctx.strokeStyle = colour;
       ctx.lineWidth = 1.5;
       ctx.stroke();
+    });
+  }
+
+  drawStroke(ctx, draft, colour) {
+    const { overlay } = this;
+    const { points } = draft;
+    if (!points.length) return;
+    ctx.globalAlpha = 0.45;
+    ctx.strokeStyle = draft.type === "eraser" ? "#fff" : colour;
+    ctx.lineWidth = 2 * draft.radius * overlay.scale;
+    if (points.length === 1) {
+      const [sx, sy] = overlay.toScreen(...points[0]);
+      ctx.beginPath();
+      ctx.arc(sx, sy, draft.radius * overlay.scale, 0, 2 * Math.PI);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fill();
+    } else {
+      const path = new Path2D();
+      overlay.addRings(path, [Float64Array.from(points.flat())], false);
+      ctx.stroke(path);
     }
+    ctx.globalAlpha = 1;
   }
 
   drawRuler(ctx) {

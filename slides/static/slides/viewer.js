@@ -10,6 +10,7 @@
 const SCALE_BAR_MAX_PX = 200;
 const ZOOM_STEP = 1.5;
 const ROTATION_STEP = 90;
+const MINIMAP_KEY = "wsi2ml.minimap";
 // Scanners sold as 40x record 0.25 to 0.26 µm/px; a 40x preset still makes sense for them.
 const PRESET_TOLERANCE = 1.05;
 
@@ -145,11 +146,44 @@ function setUpFullScreen() {
   return toggle;
 }
 
+/**
+ * Show or hide OpenSeadragon's navigator (the overview map in the top right corner, which can
+ * cover tissue), remembered in localStorage for every slide; return the toggle for Shift+M.
+ */
+function setUpMinimap(viewer) {
+  const button = document.getElementById("minimap-button");
+  let visible = true;
+  const show = (shown) => {
+    visible = shown;
+    // Navigator.setVisible also resizes it and redraws its box where the view now is.
+    viewer.navigator?.setVisible(shown);
+    if (button) {
+      button.setAttribute("aria-pressed", String(shown));
+      button.classList.toggle("active", shown);
+    }
+    try {
+      localStorage.setItem(MINIMAP_KEY, shown ? "shown" : "hidden");
+    } catch {
+      // Storage may be full or refused (private windows): the choice then lasts for the page.
+    }
+  };
+  let stored = null;
+  try {
+    stored = localStorage.getItem(MINIMAP_KEY);
+  } catch {
+    // As above: without storage the map starts shown.
+  }
+  const toggle = () => show(!visible);
+  button?.addEventListener("click", toggle);
+  if (stored === "hidden") show(false);
+  return toggle;
+}
+
 function isEditable(target) {
   return target instanceof Element && target.closest("input, textarea, select, [contenteditable]");
 }
 
-function setUpShortcuts(viewer, toggleFullScreen) {
+function setUpShortcuts(viewer, toggleFullScreen, toggleMinimap) {
   const { viewport } = viewer;
   const { Collapse, Modal } = window.bootstrap;
   const helpElement = document.getElementById("shortcuts-modal");
@@ -180,6 +214,8 @@ function setUpShortcuts(viewer, toggleFullScreen) {
     F: toggleFullScreen,
     i: togglePanel,
     I: togglePanel,
+    // Shift: a plain M is the editor's ruler.
+    M: toggleMinimap,
     "?": () => help.toggle(),
   };
 
@@ -237,7 +273,7 @@ function startViewer(config) {
   });
   setUpReadouts(viewer, config, base);
   setUpPresets(viewer, base);
-  setUpShortcuts(viewer, setUpFullScreen());
+  setUpShortcuts(viewer, setUpFullScreen(), setUpMinimap(viewer));
 }
 
 /** Show a label, macro or thumbnail image in the modal, from the link that opened it. */
