@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from annotations import geometry, permissions
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides.models import Slide
+from tasks import services as task_services
 from tasks.models import Assignment, AssignmentSlide, Label
 
 NAME_MAX = 200
@@ -264,6 +265,7 @@ def annotation_create(
         after=_state(annotation),
     )
     _cells_add(annotation, 1)
+    task_services.work_start(assignment=assignment, slide=slide)
     return annotation, True
 
 
@@ -404,6 +406,8 @@ def annotations_bulk_create(
             batch = []
     total += _bulk_save(batch, author)
     annotation_cells_rebuild(slide=slide)
+    if total:
+        task_services.work_start(assignment=assignment, slide=slide)
     return total
 
 

@@ -1,11 +1,15 @@
 """Reads of tasks and progress."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from tasks import roles
-from tasks.models import Assignment, AssignmentSlide, Label, Project, TaskSlide
+from tasks.models import Assignment, AssignmentSlide, Label, Project, Task, TaskSlide
 
 DONE = AssignmentSlide.State.DONE
 
@@ -48,6 +52,19 @@ def next_slide_for(user: AbstractBaseUser) -> AssignmentSlide | None:
     return in_progress or open_items.filter(state=AssignmentSlide.State.NOT_STARTED).first()
 
 
+def done_slide_of(
+    *, user: AbstractBaseUser, assignment_id: int, slide_id: int
+) -> AssignmentSlide | None:
+    """The user's own progress row on this slide of this assignment, if it is done."""
+    return (
+        AssignmentSlide.objects.filter(
+            assignment_id=assignment_id, slide_id=slide_id, assignment__assignee=user, state=DONE
+        )
+        .select_related("slide", "assignment__task")
+        .first()
+    )
+
+
 def next_slide_in(assignment: Assignment, after: AssignmentSlide) -> AssignmentSlide | None:
     """The next slide not yet done after ``after`` in order, else the first not done."""
     pending = assignment.assignment_slides.exclude(state=DONE).exclude(pk=after.pk)
@@ -55,9 +72,57 @@ def next_slide_in(assignment: Assignment, after: AssignmentSlide) -> AssignmentS
     return later.select_related("slide").first() or pending.select_related("slide").first()
 
 
+def open_work_on(*, user: AbstractBaseUser, slide_id: int) -> QuerySet[AssignmentSlide]:
+    """The user's own progress rows on this slide in assignments that are not completed."""
+    return (
+        AssignmentSlide.objects.filter(assignment__assignee=user, slide_id=slide_id)
+        .exclude(assignment__state=Assignment.State.COMPLETED)
+        .select_related("assignment__task")
+        .order_by("assignment__task__created_at", "assignment__task_id")
+    )
+
+
+def _count_per(rows: QuerySet, outer: str, *, distinct: str = "pk") -> Coalesce:
+    """A subquery counting ``rows`` whose ``outer`` path is the outer row (0 when none).
+
+    A subquery per figure rather than joins: joining a task's slides and its shares in one
+    query would make a row for every pair of them.
+    """
+    counted = (
+        rows.filter(**{outer: OuterRef("pk")})
+        .order_by()
+        .values(outer)
+        .annotate(n=Count(distinct, distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)
+
+
+def projects_with_progress() -> QuerySet[Project]:
+    """Projects not archived, each with ``task_count``, ``slide_count`` (distinct slides over
+    its tasks), ``shares`` (slides given to someone, counted once per person) and
+    ``shares_done``."""
+    shares = AssignmentSlide.objects.all()
+    return (
+        Project.objects.filter(is_archived=False)
+        .annotate(
+            task_count=_count_per(Task.objects.all(), "project"),
+            slide_count=_count_per(TaskSlide.objects.all(), "task__project", distinct="slide"),
+            shares=_count_per(shares, "assignment__task__project"),
+            shares_done=_count_per(shares.filter(state=DONE), "assignment__task__project"),
+        )
+        .order_by("name")
+    )
+
+
 def project_overview(project: Project) -> dict:
-    """Progress per task and per person, and the slides nobody has been given."""
+    """Progress per task and per person, and the slides nobody has been given.
+
+    A task's ``total`` and ``done`` count shares (a slide given to two people counts twice);
+    ``slide_count`` counts its slides.
+    """
     tasks = project.tasks.annotate(
+        slide_count=_count_per(TaskSlide.objects.all(), "task"),
         total=Count("assignments__assignment_slides", distinct=True),
         done=Count(
             "assignments__assignment_slides",
@@ -82,6 +147,58 @@ def project_overview(project: Project) -> dict:
         .select_related("task", "slide")
     )
     return {"tasks": tasks, "people": people, "unassigned": unassigned}
+
+
+# A page of the state matrix shows this many slides (its columns are every assignee of the task),
+# so that a task of thousands of slides costs one page of rows and a read of their states.
+MATRIX_SLIDES_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    state: str  # an AssignmentSlide.State, or "not_assigned"
+    label: str
+
+
+NOT_ASSIGNED = MatrixCell("not_assigned", "Not assigned")
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    task_slide: TaskSlide
+    cells: list[MatrixCell]
+
+
+@dataclass(frozen=True)
+class StateMatrix:
+    task: Task
+    columns: list[Assignment]
+    rows: list[MatrixRow]
+    page: Page
+
+
+def state_matrix(*, task: Task, page: str | int | None = None) -> StateMatrix:
+    """The task's slides (one page of them) × its assignees: each person's state on each slide."""
+    columns = list(task.assignments.select_related("assignee").order_by("assignee__username"))
+    slides = task.task_slides.select_related("slide").order_by("order", "id")
+    shown = Paginator(slides, MATRIX_SLIDES_PER_PAGE).get_page(page)
+    states = {
+        (assignment_id, slide_id): state
+        for assignment_id, slide_id, state in AssignmentSlide.objects.filter(
+            assignment__task=task, slide_id__in=[row.slide_id for row in shown.object_list]
+        ).values_list("assignment_id", "slide_id", "state")
+    }
+    labels = dict(AssignmentSlide.State.choices)
+
+    def cell(assignment: Assignment, slide_id: int) -> MatrixCell:
+        state = states.get((assignment.pk, slide_id))
+        return NOT_ASSIGNED if state is None else MatrixCell(state, labels[state])
+
+    rows = [
+        MatrixRow(row, [cell(assignment, row.slide_id) for assignment in columns])
+        for row in shown.object_list
+    ]
+    return StateMatrix(task=task, columns=columns, rows=rows, page=shown)
 
 
 def assignment_slides_of(user: AbstractBaseUser, *, search: str = "", show: str = ""):

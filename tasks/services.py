@@ -280,6 +280,24 @@ def work_open(*, item: AssignmentSlide) -> None:
     _assignment_start(item.assignment)
 
 
+@transaction.atomic
+def work_start(*, assignment: Assignment, slide: Slide) -> None:
+    """Record that work began on the slide without opening it (an annotation was stored).
+
+    A slide not started, and its assignment if new, are now in progress; any other state stays.
+    Called by annotations.services on every create, so it costs one UPDATE when there is
+    nothing to change.
+    """
+    started = AssignmentSlide.objects.filter(
+        assignment=assignment, slide=slide, state=AssignmentSlide.State.NOT_STARTED
+    ).update(state=AssignmentSlide.State.IN_PROGRESS)
+    if started:
+        now = timezone.now()
+        Assignment.objects.filter(pk=assignment.pk, state=Assignment.State.NEW).update(
+            state=Assignment.State.IN_PROGRESS, started_at=now, updated_at=now
+        )
+
+
 def _assignment_start(assignment: Assignment) -> None:
     if assignment.state == Assignment.State.NEW:
         assignment.state = Assignment.State.IN_PROGRESS

@@ -3,7 +3,7 @@ import csv
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from slides.converters import parse_number
 from slides.views import render_viewer
 from tasks import selectors, services
-from tasks.models import AssignmentSlide, Project
+from tasks.models import AssignmentSlide, Project, Task
 from tasks.permissions import (
     get_assignment_slide_for_user,
     get_project_for_manager,
@@ -25,6 +25,27 @@ _ID_PLACEHOLDER = 999999999
 
 def _work_url(item: AssignmentSlide) -> str:
     return reverse("tasks:work", args=[item.assignment_id, item.slide_id])
+
+
+# The slide the last request marked done: the next page (the next slide, or the status page)
+# offers to take it back, once. Kept in the session rather than in a message, which holds only
+# text: the Undo button needs the slide, checked again when it is shown.
+_UNDO_KEY = "tasks.undo_done"
+
+
+def _undo_offer(request: HttpRequest, item: AssignmentSlide) -> None:
+    request.session[_UNDO_KEY] = [item.assignment_id, item.slide_id]
+
+
+def _undo_take(request: HttpRequest) -> AssignmentSlide | None:
+    """The slide offered for undo, if it is still the person's and still done."""
+    offered = request.session.pop(_UNDO_KEY, None)
+    if not (isinstance(offered, list) and len(offered) == 2):
+        return None
+    assignment_id, slide_id = offered
+    return selectors.done_slide_of(
+        user=request.user, assignment_id=assignment_id, slide_id=slide_id
+    )
 
 
 def _editor_config(item: AssignmentSlide, labels) -> dict:
@@ -76,17 +97,16 @@ def home(request: HttpRequest) -> HttpResponse:
         "total": sum(a.total for a in assignments),
         "done": sum(a.done for a in assignments),
         "is_manager": is_manager(request.user),
+        "undo": _undo_take(request),
     }
     return render(request, "tasks/home.html", context)
 
 
 @require_GET
 def continue_work(request: HttpRequest) -> HttpResponse:
+    """Open the next slide; with none left, the status page says why (all done, or none given)."""
     item = selectors.next_slide_for(request.user)
-    if item is None:
-        messages.success(request, "Everything delegated to you is done. Thank you!")
-        return redirect("home")
-    return redirect(_work_url(item))
+    return redirect("home" if item is None else _work_url(item))
 
 
 @require_GET
@@ -124,6 +144,7 @@ def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
         "count": count,
         "next_item": selectors.next_slide_in(item.assignment, item),
         "heartbeat_seconds": services.HEARTBEAT_SECONDS,
+        "undo": _undo_take(request),
     }
     return render_viewer(request, item.slide, "tasks/work.html", context)
 
@@ -136,11 +157,11 @@ def done(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
         messages.error(request, "This assignment is closed; reopen the slide to change it.")
         return redirect(_work_url(item))
     services.work_done(item=item)
+    _undo_offer(request, item)
     following = selectors.next_slide_in(item.assignment, item)
     if following is None:
         messages.success(request, f"All slides of “{item.assignment.task.name}” are done.")
         return redirect("home")
-    messages.success(request, f"“{item.slide.name}” is done.")
     return redirect(_work_url(following))
 
 
@@ -168,18 +189,40 @@ def heartbeat(request: HttpRequest, assignment_id: int, slide_id: int) -> JsonRe
 def project_list(request: HttpRequest) -> HttpResponse:
     if not is_manager(request.user):
         raise PermissionDenied("Only project managers see the progress of projects.")
-    projects = Project.objects.filter(is_archived=False).order_by("name")
+    projects = selectors.projects_with_progress()
     return render(request, "tasks/project_list.html", {"projects": projects})
 
 
 @require_GET
 def project_overview(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Progress per task and per person, unassigned slides; ``?format=csv`` downloads it."""
+    """Progress per task and per person, the slide × annotator states of one task (``?task=``,
+    the first by default; ``?page=`` of its slides), unassigned slides; ``?format=csv``
+    downloads the progress per person."""
     project = get_project_for_manager(request.user, project_id)
     overview = selectors.project_overview(project)
     if request.GET.get("format") == "csv":
         return _overview_csv(project, overview["people"])
-    return render(request, "tasks/project_overview.html", {"project": project, **overview})
+    raw_task = request.GET.get("task", "")
+    task_id = parse_number(raw_task, low=1)
+    if raw_task and task_id is None:
+        return HttpResponseBadRequest("task must be the id of one of this project's tasks.")
+    task = _matrix_task(project, task_id)
+    matrix = (
+        None if task is None else selectors.state_matrix(task=task, page=request.GET.get("page"))
+    )
+    context = {"project": project, "matrix": matrix, **overview}
+    return render(request, "tasks/project_overview.html", context)
+
+
+def _matrix_task(project: Project, task_id: int | None) -> Task | None:
+    """The task whose matrix is shown: the one asked for (404 if not the project's), else the
+    first."""
+    if task_id is None:
+        return project.tasks.first()
+    task = project.tasks.filter(pk=task_id).first()
+    if task is None:
+        raise Http404("This project has no such task.")
+    return task
 
 
 # A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").

@@ -309,4 +309,7 @@ def demo_annotations_ensure(*, task: Task) -> int:
                     uuid=uuid.uuid5(DEMO_UUIDS, f"{seed}/{index}"),
                 )
                 created += new
+            # Storing an annotation starts its slide; demo annotations stored before that rule
+            # (found above by uuid, so not stored again) left their slides "Not started".
+            services.work_start(assignment=assignment, slide=slide)
     return created

@@ -43,6 +43,9 @@ def test_continue_done_and_next(log_in, annotator, assignment, live_server, prob
     page.wait_for_function("() => document.body.dataset.viewerReady === '1'")
     page.screenshot(path=artifacts / "work-view.png")
     page.get_by_role("button", name="Done, next slide").click()
+    dialog = page.get_by_role("dialog", name="Mark “case-0.tiff” done?")
+    expect(dialog).to_contain_text("You have drawn no annotations on this slide.")
+    dialog.get_by_role("button", name="Mark done, open the next slide").click()
 
     page.wait_for_url(
         f"{live_server.url}{reverse('tasks:work', args=[assignment.pk, second.slide_id])}"

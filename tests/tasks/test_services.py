@@ -3,14 +3,17 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import ProtectedError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from annotations import services as annotation_services
 from tasks import delegation, roles, services
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
 from tests import factories
+from wsi2ml import demo
 
 pytestmark = pytest.mark.django_db
 
@@ -401,3 +404,105 @@ def test_the_count_locks_the_row_so_two_heartbeats_cannot_count_one_interval_twi
 
     reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
     assert any(sql.endswith("FOR UPDATE") for sql in reads), reads
+
+
+# --- A slide is in progress once it has been opened or annotated --------------------------------
+
+
+def square(x: float = 100, y: float = 100, size: float = 50) -> dict:
+    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def draw(item, annotator):
+    label = item.assignment.task.project.labels.first()
+    annotation_services.annotation_create(
+        slide=item.slide,
+        assignment=item.assignment,
+        author=annotator,
+        label=label,
+        kind="polygon",
+        geometry=square(),
+    )
+
+
+def test_storing_an_annotation_starts_its_slide_and_its_assignment(item, annotator):
+    draw(item, annotator)
+
+    item.refresh_from_db()
+    assignment = Assignment.objects.get(pk=item.assignment_id)
+    assert item.state == AssignmentSlide.State.IN_PROGRESS
+    assert assignment.state == Assignment.State.IN_PROGRESS
+    assert assignment.started_at is not None
+    # Drawn, not opened: no time counts and the slide was never opened.
+    assert item.last_opened_at is None and item.time_spent == timedelta()
+
+
+def test_a_bulk_load_of_annotations_starts_its_slide(item, annotator):
+    label = item.assignment.task.project.labels.first()
+
+    annotation_services.annotations_bulk_create(
+        slide=item.slide,
+        assignment=item.assignment,
+        author=annotator,
+        items=[(label, "polygon", square(x)) for x in (100, 200)],
+    )
+
+    assert AssignmentSlide.objects.get(pk=item.pk).state == AssignmentSlide.State.IN_PROGRESS
+
+
+def test_starting_work_leaves_a_reopened_assignment_reopened(item, annotator, admin_user):
+    services.work_done(item=item)
+    services.work_reopen(item=item, actor=admin_user)
+
+    services.work_start(assignment=item.assignment, slide=item.slide)
+
+    assert AssignmentSlide.objects.get(pk=item.pk).state == AssignmentSlide.State.IN_PROGRESS
+    assert Assignment.objects.get(pk=item.assignment_id).state == Assignment.State.REOPENED
+
+
+def test_starting_work_on_a_slide_in_progress_writes_one_update(item, annotator):
+    services.work_open(item=item)
+
+    with CaptureQueriesContext(connection) as queries:
+        services.work_start(assignment=item.assignment, slide=item.slide)
+
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(writes) == 1, writes
+
+
+@pytest.fixture
+def demo_task(project, slides, admin_user):
+    """The demo's two annotating pathologists, sharing the slides as load_demo shares them."""
+    for name in demo.DEMO_ANNOTATORS:
+        factories.user_create(name, role=roles.ANNOTATOR)
+    task = Task.objects.create(project=project, name="Demo")
+    for label in ("Lymphocytes", "Normal gland"):
+        project.labels.create(name=label, colour="#1f77b4", order=9)
+    for person in get_user_model().objects.filter(username__in=demo.DEMO_ANNOTATORS):
+        services.assignment_create(task=task, assignee=person, slides=slides[:2], actor=admin_user)
+    return task
+
+
+def demo_states(task) -> set:
+    states = AssignmentSlide.objects.filter(assignment__task=task).values_list("state", flat=True)
+    return set(states) | set(task.assignments.values_list("state", flat=True))
+
+
+def test_the_demo_annotations_leave_their_slides_in_progress(demo_task):
+    created = demo.demo_annotations_ensure(task=demo_task)
+
+    assert created > 0
+    assert demo_states(demo_task) == {"in_progress"}
+
+
+def test_loading_the_demo_again_starts_slides_annotated_before_that_rule(demo_task):
+    demo.demo_annotations_ensure(task=demo_task)
+    # What a demo database loaded before annotating started slides holds.
+    AssignmentSlide.objects.update(state=AssignmentSlide.State.NOT_STARTED)
+    Assignment.objects.update(state=Assignment.State.NEW, started_at=None)
+
+    created = demo.demo_annotations_ensure(task=demo_task)
+
+    assert created == 0
+    assert demo_states(demo_task) == {"in_progress"}
