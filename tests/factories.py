@@ -1,14 +1,18 @@
 """Test data: users in each role and synthetic pyramidal slides written with tifffile."""
 
+import operator
+from functools import reduce
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 from slides.models import Slide
 from slides.services import slide_register_file
+from tasks import roles
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -19,10 +23,23 @@ def user_create(username: str, *, role: str = "", **extra) -> "get_user_model()"
         username=username, password=PASSWORD, email=f"{username}@example.org", **extra
     )
     if role:
-        # get_or_create: tests outside a transaction run on a database emptied of what the
-        # migrations made, groups included.
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        user.groups.add(_role_group(role))
     return user
+
+
+def _role_group(role: str) -> Group:
+    """The role's group, made again with its permissions when missing: tests outside a
+    transaction (browser tests) run on a database emptied of the groups the migrations made,
+    though not of the permissions."""
+    group, created = Group.objects.get_or_create(name=role)
+    if created:
+        wanted = [
+            Q(content_type__app_label=app, codename=codename)
+            for app, codename in roles.ROLE_PERMISSIONS.get(role, [])
+        ]
+        if wanted:
+            group.permissions.set(Permission.objects.filter(reduce(operator.or_, wanted)))
+    return group
 
 
 def synthetic_pixels(width: int, height: int, seed: int = 0) -> np.ndarray:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from slides.services import slide_register_file
+from tasks import roles
 from tests import factories
 
 # Playwright's sync API runs an event loop in this thread, which makes Django refuse database
@@ -113,3 +114,9 @@ def cmu_slide(slides_root, shared_slides, db):
 def deep_slide(slides_root, db):
     """A synthetic 6000x4000 pyramid without mpp, deep enough for several zoom levels."""
     return factories.slide_create(slides_root, name="deep.tiff", width=6000, height=4000)
+
+
+@pytest.fixture
+def manager(db):
+    """A staff member in the Project manager role, with the role's permissions."""
+    return factories.user_create("manager", is_staff=True, role=roles.PROJECT_MANAGER)

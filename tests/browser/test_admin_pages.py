@@ -1,13 +1,8 @@
 """Every admin page the product adds or customises, in a real browser: no script error, no CSP
 violation, and the delegation form's filter widgets at work."""
 
-import operator
-from functools import reduce
-
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -221,19 +216,6 @@ def test_the_delegation_form_filters_and_chooses_all(
         "pathologist2",
     }
     assert problems == []
-
-
-@pytest.fixture
-def manager(db):
-    """A staff member in the Project manager role, with the role's permissions (a browser test's
-    database is emptied of the groups the migrations made, though not of the permissions)."""
-    user = factories.user_create("manager", is_staff=True, role=roles.PROJECT_MANAGER)
-    wanted = [
-        Q(content_type__app_label=app, codename=codename)
-        for app, codename in roles.ROLE_PERMISSIONS[roles.PROJECT_MANAGER]
-    ]
-    user.groups.get().permissions.set(Permission.objects.filter(reduce(operator.or_, wanted)))
-    return user
 
 
 def test_the_task_and_assignment_forms_read_cleanly(

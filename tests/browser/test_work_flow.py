@@ -2,12 +2,7 @@
 viewer, "Done" asked once with a summary and undone from the next page, states that follow the
 work, and a manager's overview with its slide × annotator matrix."""
 
-import operator
-from functools import reduce
-
 import pytest
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
@@ -230,16 +225,3 @@ def test_a_manager_follows_shares_and_states_and_opens_the_admin(
     )
     assert Assignment.objects.get(pk=theirs.pk).assignee == second
     assert problems == []
-
-
-@pytest.fixture
-def manager(db):
-    """A staff member in the Project manager role, with the role's permissions (a browser test's
-    database is emptied of the groups the migrations made, though not of the permissions)."""
-    user = factories.user_create("manager", is_staff=True, role=roles.PROJECT_MANAGER)
-    wanted = [
-        Q(content_type__app_label=app, codename=codename)
-        for app, codename in roles.ROLE_PERMISSIONS[roles.PROJECT_MANAGER]
-    ]
-    user.groups.get().permissions.set(Permission.objects.filter(reduce(operator.or_, wanted)))
-    return user
