@@ -118,3 +118,29 @@ def cells_of(slide) -> dict:
         (c.assignment_id, c.label_id, c.gx, c.gy): (c.count, round(c.area_px, 2))
         for c in AnnotationCell.objects.filter(slide=slide, count__gt=0)
     }
+
+
+# Every place in a create body where a client may send something odd (tests of bad input).
+BODY_PLACES = [
+    ("geometry",),
+    ("geometry", "type"),
+    ("geometry", "coordinates"),
+    ("properties",),
+    ("properties", "assignment"),
+    ("properties", "label"),
+    ("properties", "kind"),
+    ("properties", "name"),
+    ("properties", "comment"),
+    ("properties", "uuid"),
+]
+
+
+def replaced(document: dict, place: tuple, value: object) -> object:
+    """``document`` with ``value`` at ``place`` (the whole document for the empty place)."""
+    if not place:
+        return value
+    target = document
+    for key in place[:-1]:
+        target = target[key]
+    target[place[-1]] = value
+    return document

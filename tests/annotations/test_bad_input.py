@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from tests.annotations.conftest import counts, square
+from tests.annotations.conftest import BODY_PLACES, counts, replaced, square
 
 pytestmark = pytest.mark.django_db
 
@@ -52,28 +52,10 @@ def body_with(assignment, labels, path, value):
             "kind": "polygon",
         },
     }
-    target = body
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
-    return body
+    return replaced(body, path, value)
 
 
-PLACES = [
-    ("geometry",),
-    ("geometry", "type"),
-    ("geometry", "coordinates"),
-    ("properties",),
-    ("properties", "assignment"),
-    ("properties", "label"),
-    ("properties", "kind"),
-    ("properties", "name"),
-    ("properties", "comment"),
-    ("properties", "uuid"),
-]
-
-
-@pytest.mark.parametrize("path", PLACES, ids="/".join)
+@pytest.mark.parametrize("path", BODY_PLACES, ids="/".join)
 def test_create_never_fails_on_odd_values(client, slide, assignment, labels, path):
     url = reverse("annotations:slide_annotations", args=[slide.pk])
     for value in ODD:

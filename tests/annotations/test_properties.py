@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from annotations.models import Annotation
 from tests import strategies as hostile
-from tests.annotations.conftest import counts, square
+from tests.annotations.conftest import BODY_PLACES, counts, replaced, square
 
 pytestmark = pytest.mark.django_db
 
@@ -66,33 +66,13 @@ def feature(world) -> dict:
 
 PLACES = [
     (),
-    ("geometry",),
-    ("geometry", "type"),
-    ("geometry", "coordinates"),
+    *BODY_PLACES,
     ("geometry", "coordinates", 0),
     ("geometry", "coordinates", 0, 1),
     ("geometry", "coordinates", 0, 1, 0),
-    ("properties",),
-    ("properties", "assignment"),
-    ("properties", "label"),
-    ("properties", "kind"),
-    ("properties", "name"),
-    ("properties", "comment"),
-    ("properties", "uuid"),
     ("properties", "version"),
     ("version",),
 ]
-
-
-def replaced(document: dict, place: tuple, value: object) -> object:
-    """``document`` with ``value`` at ``place`` (the whole document for the empty place)."""
-    if not place:
-        return value
-    target = document
-    for key in place[:-1]:
-        target = target[key]
-    target[place[-1]] = value
-    return document
 
 
 def raw_at(document: dict, place: tuple, raw: str) -> str:
