@@ -72,6 +72,23 @@ class Task(models.Model):
     name = models.CharField(max_length=200)
     instructions = models.TextField(blank=True, help_text="Shown to the annotator in the viewer.")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ANNOTATION)
+    # A review task revises the work of one annotation task of the same project: all of its
+    # assignments, or only those chosen here (none chosen: all).
+    reviewed_task = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="review_tasks",
+        limit_choices_to={"kind": "annotation"},
+        help_text="For a review task: the annotation task whose work is reviewed.",
+    )
+    reviewed_assignments = models.ManyToManyField(
+        "Assignment",
+        blank=True,
+        related_name="review_tasks",
+        help_text="For a review task: only these assignments of the reviewed task (none: all).",
+    )
     slides = models.ManyToManyField(Slide, through="TaskSlide", related_name="tasks")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "slides",
     "tasks",
     "annotations",
+    "review",
     "exports",
 ]
 
