@@ -24,6 +24,8 @@ import shapely.affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
+from wsi2ml.api import ApiError
+
 PRECISION = 0.01  # level-0 px: coordinates are rounded to this grid
 DIGITS = 2
 
@@ -60,12 +62,11 @@ MAX_CROSSINGS = 2_000
 MAX_RING_OVERLAPS = 100_000
 
 
-class GeometryError(ValueError):
-    """A geometry that cannot be stored; the message says what is wrong and where."""
+class GeometryError(ApiError, ValueError):
+    """A geometry that cannot be stored (400); the message says what is wrong and where."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, field="geometry")
 
 
 @dataclass(frozen=True)

@@ -12,32 +12,33 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 
-from annotations import geometry, permissions
+from annotations import geometry, permissions, selectors
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides.models import Slide
 from tasks import services as task_services
 from tasks.models import Assignment, AssignmentSlide, Label
+from wsi2ml.api import ApiError
 
 NAME_MAX = 200
 COMMENT_MAX = 10_000
 
 
-class AnnotationError(ValueError):
+class AnnotationError(ApiError, ValueError):
     """A write that cannot be made as asked (400); the message is for the person who asked."""
 
-    def __init__(self, message: str, *, field: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
+class AnnotationConflict(ApiError):
+    """A write against a stale version or a deleted annotation (409); ``current`` is the truth,
+    sent along with the refusal."""
 
-class AnnotationConflict(Exception):
-    """A write against a stale version or a deleted annotation (409); ``current`` is the truth."""
+    status = 409
 
     def __init__(self, message: str, *, current: Annotation):
         super().__init__(message)
-        self.message = message
         self.current = current
+
+    def payload(self) -> dict:
+        return {"current": selectors.annotation_feature(self.current)}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 from django.contrib.auth import middleware
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
+from wsi2ml.api import is_api
 from wsi2ml.text import UNSTORABLE
-from wsi2ml.views import is_api
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):

@@ -148,8 +148,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-# The annotation API answers a failed CSRF check with JSON; other pages get Django's page.
-CSRF_FAILURE_VIEW = "annotations.views.csrf_failure"
+# Every JSON API answers a failed CSRF check with JSON; other pages get Django's page.
+CSRF_FAILURE_VIEW = "wsi2ml.api.csrf_failure"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -4,6 +4,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from wsi2ml.api import is_api
+
 
 @login_not_required
 @require_GET
@@ -21,11 +23,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def api_not_found(request: HttpRequest) -> JsonResponse:
     """Answer any /api/ URL that no API route matches in JSON, as the API's own errors are."""
     return JsonResponse({"error": f"No API endpoint at {request.path}."}, status=404)
-
-
-def is_api(request: HttpRequest) -> bool:
-    """Whether ``request`` is for the JSON API, whose every answer, errors included, is JSON."""
-    return request.path_info.startswith("/api/")
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

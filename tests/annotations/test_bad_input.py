@@ -342,7 +342,7 @@ def send(client, method, url, body):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_stopped_database_is_a_json_503_and_then_recovers(client, api_requests, caplog):
-    with database_stopped(), caplog.at_level(logging.ERROR, logger="annotations.views"):
+    with database_stopped(), caplog.at_level(logging.ERROR, logger="wsi2ml.api"):
         answers = [send(client, *request) for request in api_requests]
 
     for response in answers:
