@@ -1,31 +1,79 @@
-"""Who may see and who may change which annotation."""
+"""Who may see and who may change which annotation.
+
+The one visibility rule: ``visible_assignment_ids`` says whose annotations (which assignments)
+a person sees on a slide, and every read of annotations asks it, the ORM queries and the raw
+viewport SQL alike. The one edit rule: ``edit_refusal`` says why a person may not change the
+annotations of an assignment on a slide now; the editor's page and the services both ask it.
+"""
+
+from typing import Final
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from annotations.models import Annotation
+from annotations.models import Annotation, AnnotationCell
+from slides.models import Slide
 from slides.permissions import user_can_view_slide
-from tasks.models import Assignment
-from tasks.permissions import is_manager
+from tasks.models import Assignment, AssignmentSlide, Task
+from tasks.permissions import managed_projects
 
 
-def user_sees_all_annotations(user: AbstractBaseUser | AnonymousUser) -> bool:
-    """Staff and project managers see every annotation of the slides they can see."""
-    return user.is_authenticated and is_manager(user)
+class _All:
+    """Every assignment: what a superuser sees (no filter at all)."""
+
+    def __repr__(self) -> str:
+        return "ALL"
 
 
-def assignments_visible_to(user: AbstractBaseUser) -> QuerySet[Assignment]:
-    """The assignments whose annotations ``user`` sees: their own, or every one for managers.
+ALL: Final = _All()
+Visible = frozenset[int] | _All
+
+
+def visible_assignment_ids(user: AbstractBaseUser | AnonymousUser, slide: Slide) -> Visible:
+    """The assignments whose annotations on ``slide`` ``user`` sees, or ALL.
+
+    Everyone sees their own assignments; a reviewer, the work their review assignments holding
+    the slide revise (never their own: that is theirs anyway); a manager, every assignment on
+    the slide of the projects they manage (tasks.permissions.managed_projects); a superuser,
+    everything. Nobody else's: annotators do not see each other (review stays blind). The
+    caller has checked that the user may see the slide.
+    """
+    if not (user.is_authenticated and user.is_active):
+        return frozenset()
+    if user.is_superuser:
+        return ALL
+    ids = set(Assignment.objects.filter(assignee=user).values_list("pk", flat=True))
+    on_slide = Q(pk__in=AssignmentSlide.objects.filter(slide=slide).values("assignment_id")) | Q(
+        pk__in=AnnotationCell.objects.filter(slide=slide).values("assignment_id")
+    )
+    managed = Assignment.objects.filter(on_slide, task__project__in=managed_projects(user))
+    ids.update(managed.values_list("pk", flat=True))
+    reviews = Task.objects.filter(
+        kind=Task.Kind.REVIEW,
+        assignments__assignee=user,
+        assignments__assignment_slides__slide=slide,
+    ).distinct()
+    for review in reviews:
+        reviewed = review.reviewed_work().filter(assignment_slides__slide=slide)
+        ids.update(reviewed.exclude(assignee=user).values_list("pk", flat=True))
+    return frozenset(ids)
+
+
+def visible_filter(visible: Visible, field: str = "assignment_id") -> Q:
+    """A filter keeping the rows (annotations, cells) of the visible assignments."""
+    return Q() if visible is ALL else Q(**{f"{field}__in": sorted(visible)})
+
+
+def assignments_visible_to(user: AbstractBaseUser, slide: Slide) -> QuerySet[Assignment]:
+    """The assignments whose annotations ``user`` sees on ``slide``.
 
     An id outside this set is answered as if it did not exist, so that nobody learns which
     other people's assignments there are.
     """
-    assignments = Assignment.objects.select_related("task")
-    if user_sees_all_annotations(user):
-        return assignments
-    return assignments.filter(assignee_id=user.pk)
+    visible = visible_assignment_ids(user, slide)
+    return Assignment.objects.select_related("task").filter(visible_filter(visible, "pk"))
 
 
 def get_annotation_for_user(
@@ -33,8 +81,7 @@ def get_annotation_for_user(
 ) -> Annotation:
     """Return the annotation (deleted or not); 404 when it does not exist or is not visible.
 
-    Visible means: the user sees its slide, and it belongs to one of the user's own
-    assignments unless the user is a manager.
+    Visible means: the user sees its slide, and its assignment is one of the visible ones.
     """
     annotation = (
         Annotation.objects.select_related("slide", "assignment__task", "label", "author")
@@ -43,16 +90,33 @@ def get_annotation_for_user(
     )
     if annotation is None or not user_can_view_slide(user, annotation.slide):
         raise Http404("No such annotation.")
-    if annotation.assignment.assignee_id != user.pk and not user_sees_all_annotations(user):
+    visible = visible_assignment_ids(user, annotation.slide)
+    if visible is not ALL and annotation.assignment_id not in visible:
         raise Http404("No such annotation.")
     return annotation
 
 
-def check_can_write(user: AbstractBaseUser, assignment: Assignment) -> None:
-    """Raise PermissionDenied unless ``user`` may change annotations of ``assignment`` now."""
+def edit_refusal(
+    *, user: AbstractBaseUser, assignment: Assignment, slide_state: str | None = None
+) -> str:
+    """Why ``user`` may not change annotations of ``assignment`` now ("" when they may).
+
+    ``slide_state`` is the state of the slide in the assignment (AssignmentSlide.state), when
+    a slide is concerned: a slide marked done is read-only until reopened.
+    """
     if assignment.assignee_id != user.pk:
-        raise PermissionDenied("Only the assignee may change the annotations of an assignment.")
+        return "Only the assignee may change the annotations of an assignment."
     if not assignment.is_open:
-        raise PermissionDenied(
-            "This assignment is completed; ask a manager to reopen it before changing it."
-        )
+        return "This assignment is completed; ask a manager to reopen it before changing it."
+    if slide_state == AssignmentSlide.State.DONE:
+        return "This slide is marked done; reopen it to change its annotations."
+    return ""
+
+
+def check_can_write(
+    user: AbstractBaseUser, assignment: Assignment, slide_state: str | None = None
+) -> None:
+    """Raise PermissionDenied with the reason of edit_refusal, if there is one."""
+    refusal = edit_refusal(user=user, assignment=assignment, slide_state=slide_state)
+    if refusal:
+        raise PermissionDenied(refusal)

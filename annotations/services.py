@@ -9,14 +9,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 
 from annotations import geometry, permissions, selectors
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
 from slides.models import Slide
 from tasks import services as task_services
-from tasks.models import Assignment, AssignmentSlide, Label
+from tasks.models import Assignment, Label
 from wsi2ml.api import ApiError
 
 NAME_MAX = 200
@@ -60,15 +59,14 @@ def _state(annotation: Annotation) -> _State:
 # --- Checks ------------------------------------------------------------------------------------
 
 
-def _check_slide(assignment: Assignment, slide: Slide) -> None:
-    """The slide must be in the assignment and not marked done (reopening it allows edits)."""
+def _check_slide(actor: AbstractBaseUser, assignment: Assignment, slide: Slide) -> None:
+    """The slide must be in the assignment, and open to edits (permissions.edit_refusal)."""
     state = assignment.assignment_slides.filter(slide=slide).values_list("state", flat=True).first()
     if state is None:
         raise AnnotationError(
             f"Slide {slide.pk} is not part of assignment {assignment.pk}.", field="assignment"
         )
-    if state == AssignmentSlide.State.DONE:
-        raise PermissionDenied("This slide is marked done; reopen it to change its annotations.")
+    permissions.check_can_write(actor, assignment, state)
 
 
 def _check_label(assignment: Assignment, label: Label) -> None:
@@ -236,7 +234,7 @@ def annotation_create(
     # since: the browser only wants to know that it was saved.
     if uuid is not None and (existing := _existing(uuid, author=author, slide=slide)):
         return existing, False
-    _check_slide(assignment, slide)
+    _check_slide(author, assignment, slide)
     _check_label(assignment, label)
     _check_text(name, comment)
     annotation = Annotation(
@@ -301,7 +299,7 @@ def annotation_update(
     """
     before = _lock(annotation)
     permissions.check_can_write(actor, before.assignment)
-    _check_slide(before.assignment, before.slide)
+    _check_slide(actor, before.assignment, before.slide)
     _check_version(before, version)
     if before.is_deleted:
         raise AnnotationConflict("The annotation is deleted; restore it first.", current=before)
@@ -336,7 +334,7 @@ def _set_deleted(
 ) -> Annotation:
     current = _lock(annotation)
     permissions.check_can_write(actor, current.assignment)
-    _check_slide(current.assignment, current.slide)
+    _check_slide(actor, current.assignment, current.slide)
     _check_version(current, version)
     if current.is_deleted == deleted:
         state = "deleted" if deleted else "not deleted"
@@ -389,7 +387,7 @@ def annotations_bulk_create(
     end. For loaders, not for the editing API.
     """
     permissions.check_can_write(author, assignment)
-    _check_slide(assignment, slide)
+    _check_slide(author, assignment, slide)
     checked: set[int] = set()
     batch: list[Annotation] = []
     total = 0

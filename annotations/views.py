@@ -97,7 +97,7 @@ def slide_annotations(request: HttpRequest, slide_id: int) -> HttpResponse:
 def _create(request: HttpRequest, slide: Slide) -> HttpResponse:
     feature = json_object(json_body(request), "The body")
     properties = json_object(feature.get("properties", {}), "properties")
-    visible = assignments_visible_to(request.user)
+    visible = assignments_visible_to(request.user, slide)
     assignment = lookup(visible, properties.get("assignment"), "assignment")
     annotation, created = services.annotation_create(
         slide=slide,

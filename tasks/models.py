@@ -103,6 +103,16 @@ class Task(models.Model):
     def __str__(self) -> str:
         return f"{self.project} / {self.name}"
 
+    def reviewed_work(self) -> "models.QuerySet[Assignment]":
+        """For a review task, the assignments it revises: the chosen ones, else all of the
+        reviewed task's (none for an annotation task)."""
+        if self.kind != self.Kind.REVIEW or self.reviewed_task_id is None:
+            return Assignment.objects.none()
+        chosen = Assignment.objects.filter(review_tasks=self)
+        if chosen.exists():
+            return chosen
+        return Assignment.objects.filter(task_id=self.reviewed_task_id)
+
 
 class TaskSlide(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="task_slides")

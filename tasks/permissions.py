@@ -2,14 +2,30 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404
 
 from tasks.models import AssignmentSlide, Project
 
 
 def is_manager(user: AbstractBaseUser) -> bool:
-    """Staff and project managers follow every project's progress."""
+    """Staff and project managers follow the progress of the projects they manage."""
     return user.is_staff or user.has_perm("tasks.view_assignment")
+
+
+def managed_projects(user: AbstractBaseUser) -> QuerySet[Project]:
+    """The projects whose work ``user`` follows and sees: all for a superuser; for staff and
+    project managers, the projects they are members of; none for anyone else.
+
+    Membership scopes a manager: a manager of project A sees nothing of project B.
+    """
+    if not (user.is_authenticated and user.is_active):
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    if is_manager(user):
+        return Project.objects.filter(members=user)
+    return Project.objects.none()
 
 
 def get_assignment_slide_for_user(
@@ -28,11 +44,12 @@ def get_assignment_slide_for_user(
 
 def get_project_for_manager(user: AbstractBaseUser, project_id: int) -> Project:
     """404 for a project the user has no part in; 403 for a member who is not a manager."""
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    if is_manager(user):
+    project = managed_projects(user).filter(pk=project_id).first()
+    if project is not None:
         return project
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None or is_manager(user):
+        raise Http404("No such project.")
     if (
         project.members.filter(pk=user.pk).exists()
         or project.tasks.filter(assignments__assignee=user).exists()

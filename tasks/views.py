@@ -16,6 +16,7 @@ from tasks.permissions import (
     get_assignment_slide_for_user,
     get_project_for_manager,
     is_manager,
+    managed_projects,
 )
 
 SLIDES_PER_PAGE = 24
@@ -189,7 +190,7 @@ def heartbeat(request: HttpRequest, assignment_id: int, slide_id: int) -> JsonRe
 def project_list(request: HttpRequest) -> HttpResponse:
     if not is_manager(request.user):
         raise PermissionDenied("Only project managers see the progress of projects.")
-    projects = selectors.projects_with_progress()
+    projects = selectors.projects_with_progress().filter(pk__in=managed_projects(request.user))
     return render(request, "tasks/project_list.html", {"projects": projects})
 
 

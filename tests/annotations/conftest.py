@@ -77,9 +77,11 @@ def second_assignment(task, slides, second_annotator, admin_user):
 
 
 @pytest.fixture
-def manager(db):
+def manager(project):
+    """A project manager of the project (managers see the projects they are members of)."""
     user = factories.user_create("manager", is_staff=True)
     user.groups.add(Group.objects.get(name="Project manager"))
+    project.members.add(user)
     return user
 
 

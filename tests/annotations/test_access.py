@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def personas(assignment, second_assignment, manager, admin_user, outsider):
+def personas(assignment, second_assignment, manager, admin_user, outsider, project):
     staff = factories.user_create("staff-member", is_staff=True)
+    project.members.add(staff)
     reviewer = factories.user_create("reviewer")
     reviewer.groups.add(Group.objects.get(name="Reviewer"))
     return {
@@ -140,13 +141,15 @@ def make_it_never_exist(theirs, annotation, other_label) -> None:
 
 
 @pytest.fixture
-def viewers(assignment, second_assignment, manager, outsider):
+def viewers(assignment, second_assignment, manager, outsider, project):
+    staff = factories.user_create("staff-member", is_staff=True)
+    project.members.add(staff)
     return {
         "annotator": assignment.assignee,
         "other annotator": second_assignment.assignee,
         "outsider": outsider,
         "manager": manager,
-        "staff": factories.user_create("staff-member", is_staff=True),
+        "staff": staff,
     }
 
 

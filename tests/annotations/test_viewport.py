@@ -228,7 +228,7 @@ def test_postgresql_writes_the_same_features_as_python(slide, assignment, make_a
     make_annotation(square(10, 10), name='ä "quoted"', comment="line\nbreak")
     make_annotation({"type": "Point", "coordinates": [5.5, 6.25]}, kind="point")
     make_annotation({"type": "LineString", "coordinates": [[0, 0], [3, 4]]}, kind="line")
-    args = (assignment.assignee, slide, (0, 0, 4096, 3072), (), None, 100)
+    args = (slide, (0, 0, 4096, 3072), (), None, frozenset({assignment.pk}), 100)
 
     from_sql = [json.loads(text) for text in selectors._features_postgresql(*args)]
     from_orm = [json.loads(text) for text in selectors._features_orm(*args)]
@@ -241,7 +241,8 @@ def test_the_viewport_query_finds_the_slide_and_box_in_the_gist_index(
     slide, assignment, make_annotation
 ):
     make_annotation()
-    sql, params = selectors.features_sql(assignment.assignee, slide, (0, 0, 10, 10), (), None, 2000)
+    visible = frozenset({assignment.pk})
+    sql, params = selectors.features_sql(slide, (0, 0, 10, 10), (), None, visible, 2000)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_bitmapscan = off")

@@ -14,9 +14,11 @@ def slides(slides_root, db):
 
 
 @pytest.fixture
-def manager(db):
+def manager(project):
+    """A project manager of the project (managers see the projects they are members of)."""
     from django.contrib.auth.models import Group
 
     user = factories.user_create("manager", is_staff=True)
     user.groups.add(Group.objects.get(name="Project manager"))
+    project.members.add(user)
     return user

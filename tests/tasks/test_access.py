@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from tasks import roles, services
-from tasks.models import Task
+from tasks.models import Project, Task
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -21,15 +21,20 @@ def assignment(project, slides, annotator, admin_user):
 
 
 @pytest.fixture
-def personas(annotator, assignment, manager, admin_user, db):
+def personas(annotator, assignment, manager, admin_user, project):
     other = factories.user_create("other-annotator")
     other.groups.add(Group.objects.get(name="Annotator"))
     staff = factories.user_create("staff-member", is_staff=True)
+    project.members.add(staff)
+    elsewhere = factories.user_create("manager-elsewhere", is_staff=True)
+    elsewhere.groups.add(Group.objects.get(name="Project manager"))
+    Project.objects.create(name="Another project").members.add(elsewhere)
     return {
         "anonymous": None,
         "assignee": annotator,
         "other": other,
         "manager": manager,
+        "manager elsewhere": elsewhere,
         "staff": staff,
         "superuser": admin_user,
     }
@@ -56,21 +61,23 @@ def pages(assignment, project):
 LOGIN = "login"
 ADMIN_LOGIN = "admin login"
 
-# page: (anonymous, assignee, other annotator, manager, staff without role, superuser)
+# page: (anonymous, assignee, other annotator, manager, manager of another project, staff
+# member of the project without a role, superuser). A manager follows only the projects they
+# are a member of: another project's overview is answered as if it did not exist.
 EXPECTED = {
-    "home": (LOGIN, 200, 200, 200, 200, 200),
-    "continue": (LOGIN, 302, 302, 302, 302, 302),
-    "my slides": (LOGIN, 200, 200, 200, 200, 200),
-    "work": (LOGIN, 200, 404, 404, 404, 404),
-    "done": (LOGIN, 302, 404, 404, 404, 404),
-    "reopen": (LOGIN, 302, 404, 404, 404, 404),
-    "heartbeat": (LOGIN, 400, 404, 404, 404, 404),
-    "projects": (LOGIN, 403, 403, 200, 200, 200),
-    "overview": (LOGIN, 403, 404, 200, 200, 200),
-    "delegate": (LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200, 403, 200),
-    "task admin": (LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200, 403, 200),
+    "home": (LOGIN, 200, 200, 200, 200, 200, 200),
+    "continue": (LOGIN, 302, 302, 302, 302, 302, 302),
+    "my slides": (LOGIN, 200, 200, 200, 200, 200, 200),
+    "work": (LOGIN, 200, 404, 404, 404, 404, 404),
+    "done": (LOGIN, 302, 404, 404, 404, 404, 404),
+    "reopen": (LOGIN, 302, 404, 404, 404, 404, 404),
+    "heartbeat": (LOGIN, 400, 404, 404, 404, 404, 404),
+    "projects": (LOGIN, 403, 403, 200, 200, 200, 200),
+    "overview": (LOGIN, 403, 404, 200, 404, 200, 200),
+    "delegate": (LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200, 200, 403, 200),
+    "task admin": (LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200, 200, 403, 200),
 }
-PERSONAS = ["anonymous", "assignee", "other", "manager", "staff", "superuser"]
+PERSONAS = ["anonymous", "assignee", "other", "manager", "manager elsewhere", "staff", "superuser"]
 
 
 @pytest.mark.parametrize("page", EXPECTED)

@@ -554,7 +554,8 @@ def test_the_project_list_gives_tasks_slides_and_shares(
 ):
     _, mine, _ = shared_task
     services.work_done(item=items(mine)[0])
-    Project.objects.create(name="Empty")
+    Project.objects.create(name="Empty").members.add(manager)
+    Project.objects.create(name="Not theirs")
 
     page = client_for(manager).get(reverse("tasks:project_list"))
 
@@ -563,5 +564,6 @@ def test_the_project_list_gives_tasks_slides_and_shares(
         for p in page.context["projects"]
     }
     # "Round 1" holds slides 0-2 for annotator; "Shared" slides 0-2 for two people, four shares.
+    # A project the manager is not a member of is not listed.
     assert figures == {project.name: (2, 3, 1, 7), "Empty": (0, 0, 0, 0)}
     assert "14%" in page.content.decode()  # 1 of 7
