@@ -45,10 +45,9 @@ def visible_assignment_ids(user: AbstractBaseUser | AnonymousUser, slide: Slide)
     if user.is_superuser:
         return ALL
     ids = set(Assignment.objects.filter(assignee=user).values_list("pk", flat=True))
-    on_slide = Q(pk__in=AssignmentSlide.objects.filter(slide=slide).values("assignment_id")) | Q(
-        pk__in=AnnotationCell.objects.filter(slide=slide).values("assignment_id")
+    managed = Assignment.objects.filter(
+        on_slide_filter(slide), task__project__in=managed_projects(user)
     )
-    managed = Assignment.objects.filter(on_slide, task__project__in=managed_projects(user))
     ids.update(managed.values_list("pk", flat=True))
     reviews = Task.objects.filter(
         kind=Task.Kind.REVIEW,
@@ -59,6 +58,14 @@ def visible_assignment_ids(user: AbstractBaseUser | AnonymousUser, slide: Slide)
         reviewed = review.reviewed_work().filter(assignment_slides__slide=slide)
         ids.update(reviewed.exclude(assignee=user).values_list("pk", flat=True))
     return frozenset(ids)
+
+
+def on_slide_filter(slide: Slide) -> Q:
+    """Assignments that hold ``slide``, or hold annotations on it (the slide may have been
+    taken out of the assignment since)."""
+    holding = AssignmentSlide.objects.filter(slide=slide).values("assignment_id")
+    annotated = AnnotationCell.objects.filter(slide=slide, count__gt=0).values("assignment_id")
+    return Q(pk__in=holding) | Q(pk__in=annotated)
 
 
 def visible_filter(visible: Visible, field: str = "assignment_id") -> Q:

@@ -19,11 +19,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, QuerySet, Sum
+from django.urls import reverse
 
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
-from annotations.permissions import ALL, visible_assignment_ids, visible_filter
+from annotations.permissions import (
+    ALL,
+    edit_refusal,
+    on_slide_filter,
+    visible_assignment_ids,
+    visible_filter,
+)
 from slides.models import Slide
-from tasks.models import Label
+from tasks.models import Assignment, AssignmentSlide, Label
 
 DEFAULT_LIMIT = 2000
 MAX_LIMIT = 50_000
@@ -339,6 +346,84 @@ def annotation_stats(
         for label in Label.objects.filter(pk__in=sums)
     ]
     return {"labels": labels, "total": sum(label["count"] for label in labels)}
+
+
+# --- Layers ------------------------------------------------------------------------------------
+
+# A slide rarely holds more than a few assignments; the bound keeps one request's cost fixed.
+MAX_LAYERS = 200
+# One colour per person, the same on every slide and page (by user id): ten that stay apart on
+# H&E's pinks and purples.
+PERSON_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#17becf",
+    "#bcbd22",
+    "#e377c2",
+    "#8c564b",
+    "#393b79",
+)
+
+
+def person_colour(user_id: int) -> str:
+    return PERSON_COLOURS[user_id % len(PERSON_COLOURS)]
+
+
+def annotation_layers(*, user: AbstractBaseUser, slide: Slide) -> list[dict]:
+    """One layer per assignment whose annotations ``user`` sees on ``slide``: their own first,
+    then by task and annotator. Each says how many live annotations it holds and whether the
+    user may edit it now (permissions.edit_refusal)."""
+    visible = visible_assignment_ids(user, slide)
+    assignments = (
+        Assignment.objects.filter(visible_filter(visible, "pk"), on_slide_filter(slide))
+        .select_related("task", "assignee")
+        .order_by("task__created_at", "task_id", "assignee__username")[:MAX_LAYERS]
+    )
+    assignments = list(assignments)
+    counts = dict(
+        AnnotationCell.objects.filter(
+            slide=slide, assignment_id__in=[a.pk for a in assignments], count__gt=0
+        )
+        .values_list("assignment_id")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    states = dict(
+        AssignmentSlide.objects.filter(
+            slide=slide, assignment_id__in=[a.pk for a in assignments]
+        ).values_list("assignment_id", "state")
+    )
+    layers = [_layer(user, slide, a, counts.get(a.pk, 0), states.get(a.pk)) for a in assignments]
+    return sorted(layers, key=lambda layer: not layer["own"])
+
+
+def _layer(user, slide: Slide, assignment: Assignment, count: int, state: str | None) -> dict:
+    annotator, task = assignment.assignee, assignment.task
+    refusal = edit_refusal(user=user, assignment=assignment, slide_state=state)
+    if state is None and not refusal:
+        refusal = "This slide is not part of the assignment."
+    url = reverse("annotations:slide_annotations", args=[slide.pk])
+    return {
+        "id": f"assignment-{assignment.pk}",
+        "kind": "annotations",
+        "assignment": assignment.pk,
+        "name": f"{annotator.get_username()} · {task.name}",
+        "annotator": {
+            "id": annotator.pk,
+            "username": annotator.get_username(),
+            "name": annotator.get_full_name() or annotator.get_username(),
+        },
+        "task": {"id": task.pk, "name": task.name, "kind": task.kind, "project": task.project_id},
+        "count": int(count),
+        "own": assignment.assignee_id == user.pk,
+        "editable": not refusal,
+        "readOnlyReason": refusal,
+        "colour": person_colour(annotator.pk),
+        "featuresUrl": f"{url}?assignment={assignment.pk}",
+    }
 
 
 # --- History -----------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
 from django.urls import path
 
-from annotations import views
+from annotations import api_views, views
 
 app_name = "annotations"
 urlpatterns = [
-    path("slides/<id:slide_id>/annotations", views.slide_annotations, name="slide_annotations"),
-    path("slides/<id:slide_id>/annotations/stats", views.slide_stats, name="slide_stats"),
-    path("annotations/<id:annotation_id>", views.annotation, name="annotation"),
+    path("work/<id:assignment_id>/slides/<id:slide_id>/", views.work, name="work"),
     path(
-        "annotations/<id:annotation_id>/restore",
-        views.annotation_restore,
+        "api/slides/<id:slide_id>/annotations",
+        api_views.slide_annotations,
+        name="slide_annotations",
+    ),
+    path("api/slides/<id:slide_id>/annotations/stats", api_views.slide_stats, name="slide_stats"),
+    path("api/slides/<id:slide_id>/layers", api_views.slide_layers, name="slide_layers"),
+    path("api/annotations/<id:annotation_id>", api_views.annotation, name="annotation"),
+    path(
+        "api/annotations/<id:annotation_id>/restore",
+        api_views.annotation_restore,
         name="annotation_restore",
     ),
     path(
-        "annotations/<id:annotation_id>/history",
-        views.annotation_history,
+        "api/annotations/<id:annotation_id>/history",
+        api_views.annotation_history,
         name="annotation_history",
     ),
 ]

@@ -32,7 +32,7 @@ def _action(item: AssignmentSlide, *, several: bool) -> dict:
     label = "Open your work" if done else "Annotate"
     return {
         "label": f"{label}: {task}" if several else label,
-        "url": reverse("tasks:work", args=[item.assignment_id, item.slide_id]),
+        "url": reverse("annotations:work", args=[item.assignment_id, item.slide_id]),
         "title": (
             f"You marked this slide done in “{task}”: open it there to review or reopen it"
             if done

@@ -8,7 +8,6 @@ app_name = "tasks"
 urlpatterns = [
     path("work/continue/", views.continue_work, name="continue"),
     path("work/slides/", views.my_slides, name="my_slides"),
-    path(WORK, views.work, name="work"),
     path(f"{WORK}done", views.done, name="done"),
     path(f"{WORK}reopen", views.reopen, name="reopen"),
     path(f"{WORK}heartbeat", views.heartbeat, name="heartbeat"),

@@ -9,8 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from slides.converters import parse_number
-from slides.views import render_viewer
-from tasks import selectors, services
+from tasks import selectors, services, undo
 from tasks.models import AssignmentSlide, Project, Task
 from tasks.permissions import (
     get_assignment_slide_for_user,
@@ -20,69 +19,10 @@ from tasks.permissions import (
 )
 
 SLIDES_PER_PAGE = 24
-# Reversed in place of an annotation id, then cut off, to give the editor the URL prefix.
-_ID_PLACEHOLDER = 999999999
 
 
 def _work_url(item: AssignmentSlide) -> str:
-    return reverse("tasks:work", args=[item.assignment_id, item.slide_id])
-
-
-# The slide the last request marked done: the next page (the next slide, or the status page)
-# offers to take it back, once. Kept in the session rather than in a message, which holds only
-# text: the Undo button needs the slide, checked again when it is shown.
-_UNDO_KEY = "tasks.undo_done"
-
-
-def _undo_offer(request: HttpRequest, item: AssignmentSlide) -> None:
-    request.session[_UNDO_KEY] = [item.assignment_id, item.slide_id]
-
-
-def _undo_take(request: HttpRequest) -> AssignmentSlide | None:
-    """The slide offered for undo, if it is still the person's and still done."""
-    offered = request.session.pop(_UNDO_KEY, None)
-    if not (isinstance(offered, list) and len(offered) == 2):
-        return None
-    assignment_id, slide_id = offered
-    return selectors.done_slide_of(
-        user=request.user, assignment_id=assignment_id, slide_id=slide_id
-    )
-
-
-def _editor_config(item: AssignmentSlide, labels) -> dict:
-    """Settings of the annotation editor, in the shape docs/annotations-spec.md gives."""
-    slide = item.slide
-    one = reverse("annotations:annotation", args=[_ID_PLACEHOLDER])
-    if not item.assignment.is_open:
-        read_only = "this assignment is completed"
-    elif item.state == AssignmentSlide.State.DONE:
-        read_only = "this slide is marked done; reopen it to edit"
-    else:
-        read_only = ""
-    return {
-        "slideId": slide.pk,
-        "assignmentId": item.assignment_id,
-        "readOnly": bool(read_only),
-        "readOnlyReason": read_only,
-        "mpp": slide.mpp,
-        "width": slide.width,
-        "height": slide.height,
-        "labels": [
-            {
-                "id": label.pk,
-                "name": label.name,
-                "colour": label.colour,
-                "shortcut": label.shortcut,
-                "description": label.description,
-            }
-            for label in labels
-        ],
-        "urls": {
-            "annotations": reverse("annotations:slide_annotations", args=[slide.pk]),
-            "stats": reverse("annotations:slide_stats", args=[slide.pk]),
-            "annotation": one[: one.rindex(str(_ID_PLACEHOLDER))],
-        },
-    }
+    return reverse("annotations:work", args=[item.assignment_id, item.slide_id])
 
 
 @require_GET
@@ -98,7 +38,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "total": sum(a.total for a in assignments),
         "done": sum(a.done for a in assignments),
         "is_manager": is_manager(request.user),
-        "undo": _undo_take(request),
+        "undo": undo.undo_take(request),
     }
     return render(request, "tasks/home.html", context)
 
@@ -127,29 +67,6 @@ def my_slides(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
-    """The viewer for one slide of one's own assignment, with the task alongside."""
-    item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
-    if item.assignment.is_open:
-        services.work_open(item=item)
-    position, count = selectors.position_in(item)
-    labels = list(item.assignment.task.project.labels.active())
-    context = {
-        "item": item,
-        "assignment": item.assignment,
-        "task": item.assignment.task,
-        "labels": labels,
-        "editor_config": _editor_config(item, labels),
-        "position": position,
-        "count": count,
-        "next_item": selectors.next_slide_in(item.assignment, item),
-        "heartbeat_seconds": services.HEARTBEAT_SECONDS,
-        "undo": _undo_take(request),
-    }
-    return render_viewer(request, item.slide, "tasks/work.html", context)
-
-
 @require_POST
 def done(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
     """Mark the slide done and open the next one (or the status page when none is left)."""
@@ -158,7 +75,7 @@ def done(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
         messages.error(request, "This assignment is closed; reopen the slide to change it.")
         return redirect(_work_url(item))
     services.work_done(item=item)
-    _undo_offer(request, item)
+    undo.undo_offer(request, item)
     following = selectors.next_slide_in(item.assignment, item)
     if following is None:
         messages.success(request, f"All slides of “{item.assignment.task.name}” are done.")

@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tasks.context_processors.work_links",
+                "annotations.context_processors.viewer_layers",
             ],
         },
     },

@@ -22,7 +22,7 @@ urlpatterns = [
     path("accounts/password_reset/", auth.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("annotations.urls")),
+    path("", include("annotations.urls")),
     # Last of the API routes: what none of them matches is a JSON 404, not an HTML page.
     re_path(r"^api/", views.api_not_found),
     path("slides/", include("slides.urls")),

@@ -64,7 +64,7 @@ def label(name: str) -> Label:
 
 def work_url(assignment) -> str:
     slide_id = assignment.assignment_slides.get().slide_id
-    return reverse("tasks:work", args=[assignment.pk, slide_id])
+    return reverse("annotations:work", args=[assignment.pk, slide_id])
 
 
 def open_editor(log_in, user, assignment) -> Page:

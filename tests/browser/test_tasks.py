@@ -36,7 +36,7 @@ def test_continue_done_and_next(log_in, annotator, assignment, live_server, prob
     page.get_by_role("link", name="Continue").click()
 
     page.wait_for_url(
-        f"{live_server.url}{reverse('tasks:work', args=[assignment.pk, first.slide_id])}"
+        f"{live_server.url}{reverse('annotations:work', args=[assignment.pk, first.slide_id])}"
     )
     expect(page.locator("#work-position")).to_contain_text("Slide 1 of 3")
     expect(page.locator("#task-instructions")).to_have_text(INSTRUCTIONS)
@@ -48,7 +48,7 @@ def test_continue_done_and_next(log_in, annotator, assignment, live_server, prob
     dialog.get_by_role("button", name="Mark done, open the next slide").click()
 
     page.wait_for_url(
-        f"{live_server.url}{reverse('tasks:work', args=[assignment.pk, second.slide_id])}"
+        f"{live_server.url}{reverse('annotations:work', args=[assignment.pk, second.slide_id])}"
     )
     expect(page.locator("#work-position")).to_contain_text("Slide 2 of 3")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My work").click()
@@ -61,7 +61,7 @@ def test_continue_done_and_next(log_in, annotator, assignment, live_server, prob
 def test_reopen_a_done_slide(log_in, annotator, assignment, live_server, problems):
     first = assignment.assignment_slides.order_by("order").first()
     services.work_done(item=first)
-    page = log_in(annotator, reverse("tasks:work", args=[assignment.pk, first.slide_id]))
+    page = log_in(annotator, reverse("annotations:work", args=[assignment.pk, first.slide_id]))
 
     page.get_by_role("button", name="Reopen slide").click()
 

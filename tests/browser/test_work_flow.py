@@ -42,7 +42,9 @@ def items(assignment) -> list[AssignmentSlide]:
 
 
 def work_url(live_server, item) -> str:
-    return f"{live_server.url}{reverse('tasks:work', args=[item.assignment_id, item.slide_id])}"
+    return (
+        f"{live_server.url}{reverse('annotations:work', args=[item.assignment_id, item.slide_id])}"
+    )
 
 
 def square(x: float, y: float, size: float = 60) -> dict:
@@ -113,7 +115,7 @@ def test_done_asks_once_with_a_summary_and_the_next_page_can_undo_it(
     first, second, _ = items(assignment)
     draw(first, annotator, "Tumour", 2)
     draw(first, annotator, "Stroma", 1)
-    page = log_in(annotator, reverse("tasks:work", args=[assignment.pk, first.slide_id]))
+    page = log_in(annotator, reverse("annotations:work", args=[assignment.pk, first.slide_id]))
     open_work(page)
     dialog = page.get_by_role("dialog", name="Mark “case-0.tiff” done?")
 
@@ -145,7 +147,7 @@ def test_done_asks_once_with_a_summary_and_the_next_page_can_undo_it(
 
 def test_done_waits_for_the_editor_to_save(log_in, annotator, assignment, problems):
     first = items(assignment)[0]
-    page = log_in(annotator, reverse("tasks:work", args=[assignment.pk, first.slide_id]))
+    page = log_in(annotator, reverse("annotations:work", args=[assignment.pk, first.slide_id]))
     open_work(page)
     page.evaluate("() => { document.body.dataset.saveState = 'saving'; }")
     dialog = page.get_by_role("dialog")

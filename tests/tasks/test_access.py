@@ -47,7 +47,7 @@ def pages(assignment, project):
         "home": ("get", reverse("home")),
         "continue": ("get", reverse("tasks:continue")),
         "my slides": ("get", reverse("tasks:my_slides")),
-        "work": ("get", reverse("tasks:work", args=work)),
+        "work": ("get", reverse("annotations:work", args=work)),
         "done": ("post", reverse("tasks:done", args=work)),
         "reopen": ("post", reverse("tasks:reopen", args=work)),
         "heartbeat": ("post", reverse("tasks:heartbeat", args=work)),
@@ -108,6 +108,8 @@ def test_someone_elses_assignment_is_404_even_with_its_slide(client_for, assignm
         actor=admin_user,
     )
 
-    response = client_for(other).get(reverse("tasks:work", args=[assignment.pk, item.slide_id]))
+    response = client_for(other).get(
+        reverse("annotations:work", args=[assignment.pk, item.slide_id])
+    )
 
     assert response.status_code == 404

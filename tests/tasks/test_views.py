@@ -26,7 +26,7 @@ def assignment(project, slides, annotator, admin_user):
 
 
 def work_url(item):
-    return reverse("tasks:work", args=[item.assignment_id, item.slide_id])
+    return reverse("annotations:work", args=[item.assignment_id, item.slide_id])
 
 
 def items(assignment):
@@ -183,45 +183,6 @@ def test_last_done_completes_the_assignment_and_returns_home(client_for, annotat
     assert Assignment.objects.get(pk=assignment.pk).state == Assignment.State.COMPLETED
 
 
-def editor_config(response) -> dict:
-    return response.context["editor_config"]
-
-
-def test_the_work_page_opens_the_editor_for_writing(client_for, annotator, assignment):
-    first = items(assignment)[0]
-
-    response = client_for(annotator).get(work_url(first))
-
-    config = editor_config(response)
-    assert config["readOnly"] is False and config["readOnlyReason"] == ""
-    assert config["assignmentId"] == assignment.pk and config["slideId"] == first.slide_id
-    assert [label["name"] for label in config["labels"]] == ["Tumour", "Stroma", "Necrosis"]
-    assert config["urls"]["annotation"] == "/api/annotations/"
-    assert 'id="read-only-notice"' not in response.content.decode()
-
-
-def test_a_slide_marked_done_opens_read_only(client_for, annotator, assignment):
-    first = items(assignment)[0]
-    services.work_done(item=first)
-
-    response = client_for(annotator).get(work_url(first))
-
-    assert editor_config(response)["readOnly"] is True
-    text = response.content.decode()
-    assert "Read-only: this slide is marked done; reopen it to edit" in text
-    assert 'data-tool="polygon"' not in text
-
-
-def test_a_completed_assignment_opens_read_only(client_for, annotator, assignment):
-    for item in items(assignment):
-        services.work_done(item=item)
-
-    response = client_for(annotator).get(work_url(items(assignment)[1]))
-
-    assert editor_config(response)["readOnly"] is True
-    assert "Read-only: this assignment is completed" in response.content.decode()
-
-
 def test_reopen_a_done_slide_reopens_the_assignment(client_for, annotator, assignment):
     client = client_for(annotator)
     for item in items(assignment):
@@ -305,12 +266,6 @@ def test_a_heartbeat_whose_seconds_are_not_ascii_digits_is_400(
     assert response.json() == {"error": "seconds must be a whole number."}
     first.refresh_from_db()
     assert first.time_spent == timedelta()
-
-
-def test_the_work_page_tells_the_viewer_the_heartbeat_interval(client_for, annotator, assignment):
-    page = client_for(annotator).get(work_url(items(assignment)[0]))
-
-    assert f'data-heartbeat-seconds="{services.HEARTBEAT_SECONDS}"' in page.content.decode()
 
 
 def test_my_slides_filters_todo_and_done(client_for, annotator, assignment):

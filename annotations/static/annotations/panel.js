@@ -2,7 +2,7 @@
  * The editor's controls: the tool bar (tools, label, brush size, undo and redo, save state)
  * and the side panel (labels with visibility and statistics, display settings, the selected
  * annotation's fields, the list of loaded annotations), plus the conflict dialog.
- * The markup is server-rendered in tasks/work.html; this module wires it.
+ * The markup is server-rendered in annotations/work.html; this module wires it.
  */
 
 import { TOOLS } from "./tools.js";
