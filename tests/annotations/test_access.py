@@ -54,6 +54,7 @@ def requests(slide, assignment, labels, make_annotation):
     return {
         "viewport": ("get", url("slide_annotations", slide), None),
         "stats": ("get", url("slide_stats", slide), None),
+        "layers": ("get", url("slide_layers", slide), None),
         "create": ("post", url("slide_annotations", slide), create),
         "read": ("get", url("annotation", annotation), None),
         "update": ("patch", url("annotation", annotation), {"version": 1, "properties": {}}),
@@ -79,6 +80,7 @@ PERSONAS = [
 EXPECTED = {
     "viewport": (401, 200, 200, 404, 404, 200, 200, 200),
     "stats": (401, 200, 200, 404, 404, 200, 200, 200),
+    "layers": (401, 200, 200, 404, 404, 200, 200, 200),
     "create": (401, 201, 400, 404, 404, 403, 403, 403),
     "read": (401, 200, 404, 404, 404, 200, 200, 200),
     "update": (401, 200, 404, 404, 404, 403, 403, 403),

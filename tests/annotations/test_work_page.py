@@ -59,3 +59,44 @@ def test_the_work_page_tells_the_viewer_the_heartbeat_interval(client_for, annot
     page = client_for(annotator).get(work_url(items(assignment)[0]))
 
     assert f'data-heartbeat-seconds="{task_services.HEARTBEAT_SECONDS}"' in page.content.decode()
+
+
+def test_the_editor_starts_with_the_persons_own_layer_editable(
+    client_for, annotator, assignment, second_assignment
+):
+    response = client_for(annotator).get(work_url(items(assignment)[0]))
+
+    layers = editor_config(response)["layers"]
+    # The other annotator's work on the same slide is not shown: review stays blind.
+    assert [layer["assignment"] for layer in layers] == [assignment.pk]
+    assert layers[0]["own"] and layers[0]["editable"] and layers[0]["readOnlyReason"] == ""
+    assert layers[0]["featuresUrl"].endswith(f"?assignment={assignment.pk}")
+
+
+def test_a_managers_layers_list_everyone_on_the_slide_read_only(
+    client_for, manager, assignment, second_assignment, make_annotation
+):
+    make_annotation()
+    make_annotation(on=second_assignment)
+    make_annotation(on=second_assignment)
+    url = reverse("annotations:slide_layers", args=[items(assignment)[0].slide_id])
+
+    layers = client_for(manager).get(url).json()["layers"]
+
+    counts = {layer["assignment"]: layer["count"] for layer in layers}
+    assert counts == {assignment.pk: 1, second_assignment.pk: 2}
+    assert not any(layer["editable"] or layer["own"] for layer in layers)
+    assert {layer["readOnlyReason"] for layer in layers} == {
+        "Only the assignee may change the annotations of an assignment."
+    }
+
+
+def test_a_layer_of_a_slide_marked_done_says_why_it_is_read_only(client_for, annotator, assignment):
+    first = items(assignment)[0]
+    task_services.work_done(item=first)
+    url = reverse("annotations:slide_layers", args=[first.slide_id])
+
+    (layer,) = client_for(annotator).get(url).json()["layers"]
+
+    assert not layer["editable"]
+    assert layer["readOnlyReason"].startswith("This slide is marked done")
