@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -13,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from slides.admin import SlideAdmin, short_datetime
 from slides.converters import parse_ids
 from slides.models import Slide
-from tasks import roles, services
+from tasks import delegation, roles, services
 from tasks.forms import (
     AssignmentAdminForm,
     AssignmentInlineForm,
@@ -21,6 +22,8 @@ from tasks.forms import (
     BatchDelegationForm,
     LabelForm,
     ReassignForm,
+    ReviewDelegationForm,
+    TaskAdminForm,
 )
 from tasks.models import (
     Assignment,
@@ -54,6 +57,23 @@ class PlainRelatedMixin:
         ):
             formfield.widget = formfield.widget.widget
         return formfield
+
+
+class RefusalMixin:
+    """Answer a refusal of the services on a change page with its reason and nothing saved.
+
+    The forms check each part of a page (a task, each assignment row) against what is stored; a
+    refusal can still come from parts changed together (a new reviewer row and a new slide that
+    they annotate) or from a change made meanwhile. The admin saves a page in one transaction,
+    rolled back when the refusal leaves it.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.DelegationError as exc:
+            self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 def progress_bar(done: int, total: int):
@@ -150,8 +170,9 @@ class AssignmentInline(PlainRelatedMixin, admin.TabularInline):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "kind", "slide_count", "progress", "due_date"]
+class TaskAdmin(RefusalMixin, PlainRelatedMixin, admin.ModelAdmin):
+    form = TaskAdminForm
+    list_display = ["name", "project", "kind", "reviews", "slide_count", "progress", "due_date"]
     list_filter = [
         "project",
         "kind",
@@ -159,10 +180,27 @@ class TaskAdmin(admin.ModelAdmin):
         ("assignments__assignee", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["name", "project__name", "instructions"]
-    list_select_related = ["project"]
+    list_select_related = ["project", "reviewed_task"]
     inlines = [TaskSlideInline, AssignmentInline]
-    fields = ["project", "name", "kind", "instructions", "due_date", "created_by"]
+    fieldsets = [
+        (None, {"fields": ["project", "name", "kind", "instructions", "due_date", "created_by"]}),
+        (
+            "What a review task reviews",
+            {
+                "fields": ["reviewed_task", "reviewed_assignments"],
+                "description": (
+                    "For a review task only: an annotation task of the same project, and "
+                    "optionally some of its assignments (none chosen: all of them). Nobody is "
+                    "given their own work to review."
+                ),
+            },
+        ),
+    ]
+    # The reviewed assignments are picked in the two-list picker of filter_horizontal, set by
+    # TaskAdminForm so that its label stays in front of it.
     readonly_fields = ["created_by"]
+    # Neither a task to review nor an assignment is made from here.
+    plain_related_fields = ("reviewed_task", "reviewed_assignments")
 
     class Media:
         css = ADMIN_CSS
@@ -189,6 +227,18 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description="done / total")
     def progress(self, task):
         return progress_bar(task.done, task.total)
+
+    def get_fieldsets(self, request, obj=None):
+        """Without the review fields for an annotation task with assignments: it stays an
+        annotation task (tasks.services.review_task_check), so they would only be noise."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and obj.kind == Task.Kind.ANNOTATION and obj.assignments.exists():
+            return fieldsets[:1]
+        return fieldsets
+
+    @admin.display(description="reviews", ordering="reviewed_task__name")
+    def reviews(self, task):
+        return task.reviewed_task.name if task.reviewed_task_id else "—"
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -237,41 +287,70 @@ class TaskAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def delegate_view(self, request: HttpRequest):
-        """Batch delegation: choose, preview, then create the task and its assignments."""
+        """Batch delegation: choose, preview, then create the task and its assignments.
+
+        ``?kind=review`` delegates the review of an annotation task's annotated slides.
+        """
         if not (self.has_add_permission(request) and request.user.has_perm("tasks.add_assignment")):
             raise PermissionDenied("You may not delegate slides.")
-        initial = {"slides": parse_ids(request.GET.get("slides", ""))}
-        form = BatchDelegationForm(request.POST or None, initial=initial)
+        review = request.GET.get("kind") == Task.Kind.REVIEW
+        if review:
+            form = ReviewDelegationForm(request.POST or None)
+        else:
+            initial = {"slides": parse_ids(request.GET.get("slides", ""))}
+            form = BatchDelegationForm(request.POST or None, initial=initial)
         plan = None
         if request.method == "POST" and form.is_valid():
             plan = sorted(form.plan.items(), key=lambda item: item[0].get_username())
             if "confirm" in request.POST:
-                task = services.batch_delegate(
-                    project=form.cleaned_data["project"],
-                    task_name=form.cleaned_data["task_name"],
-                    instructions=form.cleaned_data["instructions"],
-                    slides=list(form.cleaned_data["slides"].order_by("path")),
-                    annotators=list(form.cleaned_data["annotators"]),
-                    overlap=form.cleaned_data["overlap"],
-                    case_pattern=form.cleaned_data["case_pattern"],
-                    actor=request.user,
-                )
-                summary = ", ".join(f"{user}: {len(share)}" for user, share in plan)
-                messages.success(request, f"Created {task} — slides per annotator: {summary}.")
-                return HttpResponseRedirect(reverse("admin:tasks_task_change", args=[task.pk]))
+                try:
+                    task = self._delegate(request, form, review=review)
+                except (services.DelegationError, delegation.PlanError) as exc:
+                    # Something changed between the form's check and now.
+                    form.add_error(None, str(exc))
+                    plan = None
+                else:
+                    noun = "reviewer" if review else "annotator"
+                    summary = ", ".join(f"{user}: {len(share)}" for user, share in plan)
+                    messages.success(request, f"Created {task} — slides per {noun}: {summary}.")
+                    return HttpResponseRedirect(reverse("admin:tasks_task_change", args=[task.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Delegate slides",
+            "title": "Delegate review" if review else "Delegate slides",
             "opts": self.model._meta,
             "form": form,
             "media": self.media + form.media,
             "plan": plan,
+            "review": review,
         }
         return TemplateResponse(request, "admin/tasks/task/delegate.html", context)
 
+    def _delegate(self, request: HttpRequest, form, *, review: bool) -> Task:
+        data = form.cleaned_data
+        shared = {
+            "task_name": data["task_name"],
+            "instructions": data["instructions"],
+            "overlap": data["overlap"],
+            "case_pattern": data["case_pattern"],
+            "actor": request.user,
+        }
+        if review:
+            return services.batch_delegate_review(
+                reviewed_task=data["reviewed_task"],
+                reviewed_assignments=list(data["reviewed_assignments"]),
+                reviewers=list(data["reviewers"]),
+                **shared,
+            )
+        return services.batch_delegate(
+            project=data["project"],
+            slides=list(data["slides"].order_by("path")),
+            annotators=list(data["annotators"]),
+            **shared,
+        )
+
 
 @admin.register(Assignment)
-class AssignmentAdmin(PlainRelatedMixin, admin.ModelAdmin):
+class AssignmentAdmin(RefusalMixin, PlainRelatedMixin, admin.ModelAdmin):
     form = AssignmentAdminForm
     list_display = ["assignee", "task", "project", "state", "progress", "last_activity"]
     # Everyone who holds an assignment, including people who have lost the role since.
@@ -311,11 +390,19 @@ class AssignmentAdmin(PlainRelatedMixin, admin.ModelAdmin):
             obj.pk = created.pk
             return
         stored = Assignment.objects.get(pk=obj.pk)
-        if stored.assignee_id != obj.assignee_id:
-            services.assignment_reassign(
-                assignment=stored, assignee=obj.assignee, actor=request.user
-            )
-        services.assignment_set_slides(assignment=stored, slides=slides, actor=request.user)
+        services.assignment_change(
+            assignment=stored, assignee=obj.assignee, slides=slides, actor=request.user
+        )
+
+    def get_deleted_objects(self, objs, request):
+        """Show an assignment that a review task alone reviews as protected, with the reason
+        (see services.assignment_delete_refusal), on the delete page and the delete action."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for assignment in objs:
+            refusal = services.assignment_delete_refusal(assignment=assignment)
+            if refusal:
+                protected = [*protected, f"{assignment}: {refusal}"]
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
         services.assignment_delete(assignment=obj, actor=request.user)
@@ -338,29 +425,29 @@ class AssignmentAdmin(PlainRelatedMixin, admin.ModelAdmin):
 
     @admin.action(description="Reassign selected assignments…", permissions=["change"])
     def reassign(self, request, queryset):
-        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        """Hand the selected assignments to one person, all or none: the form refuses anyone
+        who may not take every one of them."""
+        form = ReassignForm(request.POST if "apply" in request.POST else None, assignments=queryset)
         if form.is_valid():
-            moved, refused = 0, []
-            for assignment in queryset:
-                try:
-                    services.assignment_reassign(
-                        assignment=assignment,
-                        assignee=form.cleaned_data["assignee"],
-                        actor=request.user,
-                    )
-                    moved += 1
-                except services.DelegationError as exc:
-                    refused.append(str(exc))
-            self.message_user(request, f"Reassigned {moved} assignment(s).")
-            for reason in refused:
-                self.message_user(request, reason, messages.ERROR)
+            try:
+                with transaction.atomic():
+                    for assignment in form.assignments:
+                        services.assignment_reassign(
+                            assignment=assignment,
+                            assignee=form.cleaned_data["assignee"],
+                            actor=request.user,
+                        )
+            except services.DelegationError as exc:  # the data changed since the form's check
+                self.message_user(request, f"Nothing was reassigned: {exc}", messages.ERROR)
+                return None
+            self.message_user(request, f"Reassigned {len(form.assignments)} assignment(s).")
             return None
         context = {
             **self.admin_site.each_context(request),
             "title": "Reassign assignments",
             "opts": self.model._meta,
             "form": form,
-            "assignments": queryset,
+            "assignments": form.assignments,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/tasks/assignment/reassign.html", context)
@@ -388,11 +475,18 @@ def describe_details(details: dict) -> list[str]:
     if details.get("shares"):
         shares = sorted(details["shares"].items())
         lines.append("Shares: " + ", ".join(f"{who} {_slides(n)}" for who, n in shares))
+    review = details.get("kind") == Task.Kind.REVIEW
+    if details.get("reviewed_task"):
+        whose = f" ({_names(details['reviewed'])})" if details.get("reviewed") else ""
+        lines.append(f"Reviews {details['reviewed_task']}{whose}")
     if "overlap" in details:
-        lines.append(f"Each slide to {details['overlap']} annotator(s)")
+        lines.append(
+            f"Each slide to {details['overlap']} {'reviewer' if review else 'annotator'}(s)"
+        )
     if details.get("case_pattern"):
         lines.append(f"Cases by the pattern {details['case_pattern']}")
-    known = {"added", "removed", "slides", "previous", "shares", "overlap", "case_pattern"}
+    known = {"added", "removed", "slides", "previous", "shares", "overlap", "case_pattern", "kind"}
+    known |= {"reviewed_task", "reviewed"}
     lines += [f"{key}: {value}" for key, value in sorted(details.items()) if key not in known]
     return lines
 

@@ -1,16 +1,18 @@
 """
-Planning of batch delegation, in plain Python: which annotators get which slides.
+Planning of batch delegation, in plain Python: which people get which slides.
 
-Every slide goes to exactly ``overlap`` distinct annotators. Slides of one case (found by a
-regular expression on the file name, run by RE2) stay together, so one person sees the whole
-case. Units
-(cases, or single slides) are handed out largest first, each to the ``overlap`` annotators with
-the fewest slides so far; without case grouping this keeps every annotator's load within one
-slide of every other's, and with it as close as the case sizes allow.
+Every slide goes to exactly ``overlap`` distinct people (annotators of an annotation task, or
+reviewers of a review task). Slides of one case (found by a regular expression on the file
+name, run by RE2) stay together, so one person sees the whole case. Units (cases, or single
+slides) are handed out largest first, each to the ``overlap`` people with the fewest slides so
+far; without case grouping this keeps every person's load within one slide of every other's,
+and with it as close as the case sizes allow. A unit never goes to someone excluded from one of
+its slides (a reviewer who annotated it): among units of one size those with the fewest people
+left go first, so that the constrained ones take their pick before the loads fill up.
 """
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -97,24 +99,59 @@ def group_into_cases(names: Sequence[tuple[S, str]], case_pattern: str) -> list[
     return [Unit(key=key, slides=tuple(slides)) for key, slides in cases.items()]
 
 
-def plan(units: Sequence[Unit[S]], annotators: Sequence[A], overlap: int) -> dict[A, list[S]]:
-    """Give each unit to ``overlap`` distinct annotators, least loaded first; deterministic."""
+def plan(
+    units: Sequence[Unit[S]],
+    people: Sequence[A],
+    overlap: int,
+    *,
+    excluded: Mapping[S, Collection[A]] | None = None,
+    noun: str = "annotator",
+) -> dict[A, list[S]]:
+    """Give each unit to ``overlap`` distinct people, least loaded first; deterministic.
+
+    ``excluded`` maps a slide to the people who annotated it and so may not review it: a unit
+    goes to nobody excluded from any of its slides, and a unit left with fewer than ``overlap``
+    people is refused with a PlanError naming it. ``noun`` names the people in messages.
+    """
     if not units:
         raise PlanError("Choose at least one slide.")
-    if not annotators:
-        raise PlanError("Choose at least one annotator.")
+    if not people:
+        raise PlanError(f"Choose at least one {noun}.")
     if overlap < 1:
-        raise PlanError("Each slide needs at least one annotator (overlap ≥ 1).")
-    if overlap > len(annotators):
+        raise PlanError(f"Each slide needs at least one {noun} (overlap ≥ 1).")
+    if overlap > len(people):
         raise PlanError(
-            f"An overlap of {overlap} needs at least {overlap} annotators; "
-            f"{len(annotators)} chosen."
+            f"An overlap of {overlap} needs at least {overlap} {noun}s; {len(people)} chosen."
         )
-    shares: dict[A, list[S]] = {annotator: [] for annotator in annotators}
-    position = {annotator: i for i, annotator in enumerate(annotators)}
-    ordered = sorted(enumerate(units), key=lambda item: (-len(item[1].slides), item[0]))
-    for _, unit in ordered:
-        chosen = sorted(annotators, key=lambda a: (len(shares[a]), position[a]))[:overlap]
-        for annotator in chosen:
-            shares[annotator].extend(unit.slides)
+    excluded = excluded or {}
+    shares: dict[A, list[S]] = {person: [] for person in people}
+    position = {person: i for i, person in enumerate(people)}
+    eligible = [_eligible(unit, people, excluded, overlap, noun) for unit in units]
+    ordered = sorted(range(len(units)), key=lambda i: (-len(units[i].slides), len(eligible[i]), i))
+    for i in ordered:
+        chosen = sorted(eligible[i], key=lambda p: (len(shares[p]), position[p]))[:overlap]
+        for person in chosen:
+            shares[person].extend(units[i].slides)
     return shares
+
+
+def _eligible(
+    unit: Unit[S],
+    people: Sequence[A],
+    excluded: Mapping[S, Collection[A]],
+    overlap: int,
+    noun: str,
+) -> list[A]:
+    """The people who may be given ``unit``, or a PlanError when fewer than ``overlap``."""
+    barred = {person for slide in unit.slides for person in excluded.get(slide, ())}
+    allowed = [person for person in people if person not in barred]
+    if len(allowed) >= overlap:
+        return allowed
+    names = ", ".join(str(s) for s in unit.slides)
+    what = f"“{names}”" if len(unit.slides) == 1 else f"The case “{unit.key}” ({names})"
+    chosen = sorted(str(person) for person in people if person in barred)
+    raise PlanError(
+        f"{what} cannot go to {overlap} different {noun}s: of the {len(people)} chosen, "
+        f"{', '.join(chosen)} annotated it and nobody reviews their own work, which leaves "
+        f"{len(allowed)}. Choose more {noun}s or a smaller overlap."
+    )

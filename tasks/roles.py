@@ -16,6 +16,8 @@ _TASK_MODELS = ("project", "label", "task", "taskslide", "assignment", "assignme
 
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ANNOTATOR: [],
+    # Reviewers, like annotators, work in the viewer on the slides delegated to them: the admin
+    # is not theirs, so the role carries no model permission.
     REVIEWER: [],
     PROJECT_MANAGER: [
         *[
@@ -40,8 +42,9 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
 
 # Who may be given each kind of task's assignments: the active members of one role. This is the
 # one home of the rule: the admin's forms offer, and tasks.services accepts, only these people.
-# Review tasks come later and will name their role here; until then nobody is offered for them.
-ASSIGNEE_ROLES: dict[str, str] = {"annotation": ANNOTATOR}
+# (A pathologist who both annotates and reviews holds both roles; tasks.services sees to it that
+# nobody reviews their own work.)
+ASSIGNEE_ROLES: dict[str, str] = {"annotation": ANNOTATOR, "review": REVIEWER}
 
 
 def assignees_filter(kind: str | None = None) -> Q:

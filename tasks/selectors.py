@@ -1,5 +1,7 @@
 """Reads of tasks and progress."""
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -12,6 +14,13 @@ from tasks import roles
 from tasks.models import Assignment, AssignmentSlide, Label, Project, Task, TaskSlide
 
 DONE = AssignmentSlide.State.DONE
+REVIEW = Task.Kind.REVIEW
+# A slide of the work under review counts as annotated once its annotator has opened it or
+# stored an annotation on it (tasks.services.work_open and work_start move it out of "not
+# started"): the progress row says so without tasks reading the annotations app, which depends
+# on tasks and not the other way. A slide opened and left empty counts: "nothing to outline
+# here" is a finding a reviewer may check.
+ANNOTATED_STATES = (AssignmentSlide.State.IN_PROGRESS, DONE)
 
 
 def with_progress(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
@@ -29,6 +38,7 @@ def assignable_users(*, kind: str | None = None) -> QuerySet:
 
 
 def assignments_of(user: AbstractBaseUser) -> QuerySet[Assignment]:
+    """The user's assignments of every kind (annotation and review), with progress."""
     return with_progress(
         Assignment.objects.filter(assignee=user)
         .select_related("task", "task__project")
@@ -41,7 +51,7 @@ def next_slide_for(user: AbstractBaseUser) -> AssignmentSlide | None:
     open_items = (
         AssignmentSlide.objects.filter(assignment__assignee=user)
         .exclude(assignment__state=Assignment.State.COMPLETED)
-        .select_related("assignment", "slide")
+        .select_related("assignment__task", "slide")
         .order_by("assignment__task__created_at", "assignment__task_id", "order", "id")
     )
     in_progress = (
@@ -50,6 +60,16 @@ def next_slide_for(user: AbstractBaseUser) -> AssignmentSlide | None:
         .first()
     )
     return in_progress or open_items.filter(state=AssignmentSlide.State.NOT_STARTED).first()
+
+
+# The work page of each kind of task: the annotation editor, or the reviewer's viewer.
+WORK_URL_NAMES = {Task.Kind.ANNOTATION: "annotations:work", Task.Kind.REVIEW: "review:work"}
+
+
+def work_url_name(assignment: Assignment) -> str:
+    """The URL name of the page where the assignee works on a slide of ``assignment``; it takes
+    the arguments (assignment id, slide id)."""
+    return WORK_URL_NAMES[Task.Kind(assignment.task.kind)]
 
 
 def done_slide_of(
@@ -230,3 +250,102 @@ def labels_by_project(projects) -> dict[int, list]:
     for label in Label.objects.active().filter(project_id__in=ids):
         grouped[label.project_id].append(label)
     return grouped
+
+
+# --- Review: which work a review task revises -----------------------------------------------------
+
+
+def reviewed_scope(*, reviewed_task_id: int | None, chosen: Iterable[int] = ()) -> QuerySet:
+    """The assignments reviewed when reviewing ``reviewed_task_id``: the ``chosen`` ones (ids),
+    or every assignment of that task when none is chosen. (Task.reviewed_work gives the same
+    for a stored review task; this takes values not saved yet, for the checks of a change.)"""
+    chosen = list(chosen)
+    scope = Assignment.objects.filter(task_id=reviewed_task_id)
+    return scope.filter(pk__in=chosen) if chosen else scope
+
+
+def reviewed_work(*, assignment: Assignment, slide_id: int) -> QuerySet[Assignment]:
+    """The work a review assignment revises on one slide: the reviewed assignments holding the
+    slide, never one of the reviewer's own (tasks.services refuses that; this is the reader's
+    guard too). Empty for an annotation assignment."""
+    return (
+        assignment.task.reviewed_work()
+        .filter(assignment_slides__slide_id=slide_id)
+        .exclude(assignee_id=assignment.assignee_id)
+    )
+
+
+def annotated_slides(scope: QuerySet[Assignment], *, task_id: int) -> list:
+    """The slides of task ``task_id`` that someone of ``scope`` has annotated (see
+    ANNOTATED_STATES), in the task's order."""
+    annotated = AssignmentSlide.objects.filter(
+        assignment__in=scope, slide_id=OuterRef("slide_id"), state__in=ANNOTATED_STATES
+    )
+    rows = TaskSlide.objects.filter(task_id=task_id).filter(Exists(annotated))
+    return [row.slide for row in rows.select_related("slide").order_by("order", "id")]
+
+
+def slide_holders(scope: QuerySet[Assignment], *, slide_ids: Iterable[int]) -> dict[int, set]:
+    """For each slide, the ids of the people who hold it in an assignment of ``scope``."""
+    holders: dict[int, set] = defaultdict(set)
+    rows = AssignmentSlide.objects.filter(assignment__in=scope, slide_id__in=list(slide_ids))
+    for slide_id, user_id in rows.values_list("slide_id", "assignment__assignee_id"):
+        holders[slide_id].add(user_id)
+    return holders
+
+
+def own_work_reviewed(
+    scope: QuerySet[Assignment], *, assignee_id: int, slide_ids: Iterable[int]
+) -> QuerySet[AssignmentSlide]:
+    """The slides, among ``slide_ids``, that ``assignee_id`` holds in an assignment of
+    ``scope``: those they may not review."""
+    return (
+        AssignmentSlide.objects.filter(
+            assignment__in=scope, assignment__assignee_id=assignee_id, slide_id__in=slide_ids
+        )
+        .select_related("slide", "assignment__task")
+        .order_by("assignment__task_id", "order", "id")
+    )
+
+
+def own_reviews_of(
+    *, task: Task, assignee_id: int, slide_ids: Iterable[int], assignment_id: int | None
+) -> QuerySet[AssignmentSlide]:
+    """The slides, among ``slide_ids``, that ``assignee_id`` reviews in review tasks of the
+    annotation task ``task`` that review (or would review) the assignment ``assignment_id``:
+    every review task of ``task`` that chose no assignments, and those that chose this one.
+    ``assignment_id`` is None for an assignment not yet made."""
+    chosen = Task.reviewed_assignments.through.objects.filter(task_id=OuterRef("assignment__task"))
+    covers = ~Exists(chosen)
+    if assignment_id is not None:
+        covers |= Exists(chosen.filter(assignment_id=assignment_id))
+    return (
+        AssignmentSlide.objects.filter(
+            assignment__task__kind=REVIEW,
+            assignment__task__reviewed_task=task,
+            assignment__assignee_id=assignee_id,
+            slide_id__in=slide_ids,
+        )
+        .filter(covers)
+        .select_related("slide", "assignment__task")
+        .order_by("assignment__task_id", "order", "id")
+    )
+
+
+def own_work_in_review_task(
+    *, task: Task, scope: QuerySet[Assignment]
+) -> QuerySet[AssignmentSlide]:
+    """The rows of ``scope`` held by someone who reviews the same slide in ``task`` (a stored
+    review task): what a change of its reviewed work to ``scope`` would make people review of
+    their own."""
+    reviews_it = AssignmentSlide.objects.filter(
+        assignment__task=task,
+        assignment__assignee_id=OuterRef("assignment__assignee_id"),
+        slide_id=OuterRef("slide_id"),
+    )
+    return (
+        AssignmentSlide.objects.filter(assignment__in=scope)
+        .filter(Exists(reviews_it))
+        .select_related("slide", "assignment__task", "assignment__assignee")
+        .order_by("assignment__assignee__username", "order", "id")
+    )

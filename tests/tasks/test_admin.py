@@ -337,7 +337,10 @@ def test_the_assignment_add_form_refuses_a_manager(
 def test_the_assignment_add_form_refuses_an_annotator_for_a_review_task(
     client_for, manager, project, people
 ):
-    review = Task.objects.create(project=project, name="Review", kind=Task.Kind.REVIEW)
+    annotation = Task.objects.create(project=project, name="Round 1")
+    review = Task.objects.create(
+        project=project, name="Review", kind=Task.Kind.REVIEW, reviewed_task=annotation
+    )
 
     page = client_for(manager).post(
         reverse("admin:tasks_assignment_add"),
@@ -346,7 +349,7 @@ def test_the_assignment_add_form_refuses_an_annotator_for_a_review_task(
 
     assert page.status_code == 200
     [error] = page.context["adminform"].form.errors["assignee"]
-    assert "Nobody may be given assignments of review tasks yet" in error
+    assert "Only active members of the Reviewer role may be given review work" in error
     assert not Assignment.objects.exists()
 
 
@@ -402,18 +405,29 @@ def test_the_assignment_pages_offer_only_active_annotators(
     client = client_for(manager)
     first = round_one.assignments.order_by("id").first()
 
-    add = client.get(reverse("admin:tasks_assignment_add"))
     change = client.get(reverse("admin:tasks_assignment_change", args=[first.pk]))
     task = client.get(reverse("admin:tasks_task_change", args=[round_one.pk]))
 
-    assert set(add.context["adminform"].form.fields["assignee"].queryset) == set(people)
     assert set(change.context["adminform"].form.fields["assignee"].queryset) == set(people)
     [inline] = [f for f in task.context["inline_admin_formsets"] if f.formset.model is Assignment]
     assert set(inline.formset.empty_form.fields["assignee"].queryset) == set(people)
-    for page in (add, change, task):
+    for page in (change, task):
         html = page.content.decode()
         assert f">{people[0].username}</option>" in html
         assert not any(f">{b.username}</option>" in html for b in bystanders)
+
+
+def test_the_assignment_add_page_offers_annotators_and_reviewers_only(
+    client_for, manager, round_one, people, bystanders
+):
+    # The task is chosen on the same page: whoever may do some kind of work is offered, and
+    # the form then checks the task's kind.
+    add = client_for(manager).get(reverse("admin:tasks_assignment_add"))
+
+    reviewer = next(b for b in bystanders if b.username == "reviewer")
+    assert set(add.context["adminform"].form.fields["assignee"].queryset) == {*people, reviewer}
+    html = add.content.decode()
+    assert ">manager</option>" not in html and ">former</option>" not in html
 
 
 def test_a_share_held_by_someone_who_lost_the_role_can_still_be_edited(

@@ -1,5 +1,5 @@
 """Property tests of the pages and forms that take free text or ids: whatever is sent, no server
-error, and a refused request changes nothing."""
+error, and a refused request changes nothing; and of the delegation plan itself."""
 
 import pytest
 from django.contrib import admin
@@ -9,8 +9,9 @@ from django.urls import reverse
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tasks import services
+from tasks import delegation, roles, services
 from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
+from tests import factories
 from tests import strategies as hostile
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +134,43 @@ def test_the_delegation_form_answers_any_form(admin_client, project, slides, ass
     assert_answer(response, before, wrote=response.status_code == 302)
 
 
+REVIEW_DELEGATION_FIELDS = [
+    "reviewed_task",
+    "reviewed_assignments",
+    "task_name",
+    "instructions",
+    "reviewers",
+    "overlap",
+    "case_pattern",
+    "confirm",
+]
+
+
+@pytest.fixture
+def reviewer(assignment):
+    """A reviewer, and the annotator's slides annotated, so that review plans can be made."""
+    assignment.assignment_slides.update(state=AssignmentSlide.State.IN_PROGRESS)
+    return factories.user_create("reviewer", role=roles.REVIEWER)
+
+
+@hostile.PROPERTIES
+@given(data=hostile.form_data(REVIEW_DELEGATION_FIELDS), ids=st.data())
+def test_the_review_delegation_form_answers_any_form(admin_client, assignment, reviewer, data, ids):
+    real = {
+        "reviewed_task": [str(assignment.task_id)],
+        "reviewed_assignments": [str(assignment.pk)],
+        "reviewers": [str(reviewer.pk), str(assignment.assignee_id)],
+    }
+    for field, choices in real.items():
+        if ids.draw(st.booleans(), label=f"real {field}"):
+            data[field] = choices
+    before = state()
+
+    response = admin_client.post(reverse("admin:tasks_task_delegate") + "?kind=review", data)
+
+    assert_answer(response, before, wrote=response.status_code == 302)
+
+
 def changelists() -> list[str]:
     return [
         reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
@@ -186,3 +224,65 @@ def test_the_log_in_form_answers_any_multipart_charset(annotator, charset, usern
     response = Client().generic("POST", reverse("login"), body + b"--x--\r\n", content_type)
 
     assert_answer(response, before)
+
+
+# --- The delegation plan ------------------------------------------------------------------------
+
+
+@st.composite
+def delegations(draw, *, exclusions: bool = True, cases: bool = True):
+    """Units (single slides, or cases of several), people, an overlap and exclusions."""
+    people = [f"person{i}" for i in range(draw(st.integers(1, 6)))]
+    slides = [f"slide{i}.svs" for i in range(draw(st.integers(1, 30)))]
+    if cases and draw(st.booleans()):
+        case_of = draw(st.lists(st.integers(0, 5), min_size=len(slides), max_size=len(slides)))
+        grouped: dict[int, list[str]] = {}
+        for slide, case in zip(slides, case_of, strict=True):
+            grouped.setdefault(case, []).append(slide)
+        units = [delegation.Unit(f"case{k}", tuple(v)) for k, v in sorted(grouped.items())]
+    else:
+        units = [delegation.Unit(slide, (slide,)) for slide in slides]
+    excluded = {}
+    if exclusions:
+        excluded = draw(
+            st.dictionaries(st.sampled_from(slides), st.sets(st.sampled_from(people), max_size=3))
+        )
+    return units, people, draw(st.integers(1, len(people))), excluded
+
+
+def barred(unit, excluded) -> set:
+    return {person for slide in unit.slides for person in excluded.get(slide, ())}
+
+
+@given(delegations())
+def test_every_unit_goes_to_exactly_k_distinct_people_none_excluded(case):
+    units, people, overlap, excluded = case
+    short = [u for u in units if len(people) - len(barred(u, excluded) & set(people)) < overlap]
+
+    try:
+        shares = delegation.plan(units, people, overlap, excluded=excluded, noun="reviewer")
+    except delegation.PlanError as refused:
+        assert short, str(refused)
+        assert f"cannot go to {overlap} different reviewers" in str(refused)
+        return
+
+    assert not short
+    assert shares == delegation.plan(units, people, overlap, excluded=excluded)  # deterministic
+    for unit in units:
+        holders = [p for p, share in shares.items() if unit.slides[0] in share]
+        assert len(holders) == overlap
+        assert not set(holders) & barred(unit, excluded)
+        assert all(set(unit.slides) <= set(shares[p]) for p in holders)  # a case stays together
+    assert sorted(s for share in shares.values() for s in share) == sorted(
+        s for unit in units for s in unit.slides for _ in range(overlap)
+    )
+
+
+@given(delegations(exclusions=False, cases=False))
+def test_without_exclusions_or_cases_loads_are_within_one(case):
+    units, people, overlap, _ = case
+
+    shares = delegation.plan(units, people, overlap)
+
+    loads = [len(share) for share in shares.values()]
+    assert max(loads) - min(loads) <= 1

@@ -281,16 +281,25 @@ def test_an_inactive_annotator_cannot_be_given_work(task, slides, colleague, adm
         services.assignment_create(task=task, assignee=colleague, slides=slides, actor=admin_user)
 
 
-def test_a_kind_of_task_without_a_role_takes_no_assignee(project, slides, annotator, admin_user):
-    review = Task.objects.create(project=project, name="Review", kind=Task.Kind.REVIEW)
+def test_an_annotator_without_the_reviewer_role_cannot_be_given_review_work(
+    project, slides, annotator, admin_user
+):
+    annotation = Task.objects.create(project=project, name="Round 1")
+    review = Task.objects.create(
+        project=project, name="Review", kind=Task.Kind.REVIEW, reviewed_task=annotation
+    )
 
-    with pytest.raises(services.DelegationError, match="Nobody may be given assignments of review"):
+    with pytest.raises(services.DelegationError, match="Only active members of the Reviewer role"):
         services.assignment_create(task=review, assignee=annotator, slides=slides, actor=admin_user)
+
+    assert not Assignment.objects.exists()
 
 
 def test_batch_delegation_with_a_manager_among_the_annotators_creates_nothing(
     project, slides, annotator, manager, admin_user
 ):
+    members = set(project.members.all())
+
     with pytest.raises(services.DelegationError, match="manager is not"):
         services.batch_delegate(
             project=project,
@@ -302,7 +311,7 @@ def test_batch_delegation_with_a_manager_among_the_annotators_creates_nothing(
         )
 
     assert not Task.objects.exists() and not Assignment.objects.exists()
-    assert not project.members.exists()
+    assert set(project.members.all()) == members
 
 
 def test_every_assignee_role_names_a_kind_of_task():
