@@ -16,6 +16,7 @@ from django.http import Http404
 from annotations.models import Annotation, AnnotationCell
 from slides.models import Slide
 from slides.permissions import user_can_view_slide
+from tasks import selectors as task_selectors
 from tasks.models import Assignment, AssignmentSlide, Task
 from tasks.permissions import managed_projects
 
@@ -49,14 +50,12 @@ def visible_assignment_ids(user: AbstractBaseUser | AnonymousUser, slide: Slide)
         on_slide_filter(slide), task__project__in=managed_projects(user)
     )
     ids.update(managed.values_list("pk", flat=True))
-    reviews = Task.objects.filter(
-        kind=Task.Kind.REVIEW,
-        assignments__assignee=user,
-        assignments__assignment_slides__slide=slide,
-    ).distinct()
+    reviews = Assignment.objects.filter(
+        assignee=user, task__kind=Task.Kind.REVIEW, assignment_slides__slide=slide
+    ).select_related("task")
     for review in reviews:
-        reviewed = review.reviewed_work().filter(assignment_slides__slide=slide)
-        ids.update(reviewed.exclude(assignee=user).values_list("pk", flat=True))
+        reviewed = task_selectors.reviewed_work(assignment=review, slide_id=slide.pk)
+        ids.update(reviewed.values_list("pk", flat=True))
     return frozenset(ids)
 
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from tasks import selectors
-from tasks.models import AssignmentSlide
+from tasks.models import AssignmentSlide, Task
 
 SLIDE_VIEWER = "slides:viewer"
 
@@ -29,13 +29,16 @@ def work_links(request: HttpRequest) -> dict:
 def _action(item: AssignmentSlide, *, several: bool) -> dict:
     task = item.assignment.task.name
     done = item.state == AssignmentSlide.State.DONE
-    label = "Open your work" if done else "Annotate"
+    reviewing = item.assignment.task.kind == Task.Kind.REVIEW
+    label = "Open your work" if done else ("Review" if reviewing else "Annotate")
+    where = "the reviewer's viewer" if reviewing else "the annotation editor"
+    name = selectors.work_url_name(item.assignment)
     return {
         "label": f"{label}: {task}" if several else label,
-        "url": reverse("annotations:work", args=[item.assignment_id, item.slide_id]),
+        "url": reverse(name, args=[item.assignment_id, item.slide_id]),
         "title": (
-            f"You marked this slide done in “{task}”: open it there to review or reopen it"
+            f"You marked this slide done in “{task}”: open it there to look again or reopen it"
             if done
-            else f"Open this slide in the annotation editor, in your task “{task}”"
+            else f"Open this slide in {where}, in your task “{task}”"
         ),
     }

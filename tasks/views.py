@@ -22,7 +22,9 @@ SLIDES_PER_PAGE = 24
 
 
 def _work_url(item: AssignmentSlide) -> str:
-    return reverse("annotations:work", args=[item.assignment_id, item.slide_id])
+    """The page where the assignee works on the slide: the editor, or the reviewer's viewer."""
+    name = selectors.work_url_name(item.assignment)
+    return reverse(name, args=[item.assignment_id, item.slide_id])
 
 
 @require_GET
@@ -56,6 +58,8 @@ def my_slides(request: HttpRequest) -> HttpResponse:
         request.user, search=request.GET.get("search", "")[:200], show=request.GET.get("show", "")
     )
     page = Paginator(items, SLIDES_PER_PAGE).get_page(request.GET.get("page"))
+    for item in page:
+        item.work_url = _work_url(item)
     return render(
         request,
         "tasks/my_slides.html",
