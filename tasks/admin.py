@@ -116,6 +116,13 @@ class ProjectAdmin(PlainRelatedMixin, admin.ModelAdmin):
             )
         )
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Managers follow the projects they are members of: whoever makes a project follows it
+        # (a superuser sees every project anyway).
+        if not change and not request.user.is_superuser:
+            form.instance.members.add(request.user)
+
     @admin.display(description="labels", ordering="n_labels")
     def label_count(self, project):
         return project.n_labels

@@ -203,6 +203,7 @@ class DelegationEvent(models.Model):
         REOPENED = "reopened", "Reopened"
         CLOSED = "closed", "Closed"
         BATCH = "batch", "Batch delegation"
+        SENT_BACK = "sent_back", "Sent back"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

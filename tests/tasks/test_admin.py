@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tasks import roles
-from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Task
+from tasks.models import Assignment, AssignmentSlide, DelegationEvent, Project, Task
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -585,3 +585,22 @@ def test_the_user_list_shows_roles_and_filters_by_them(client_for, admin_user, s
     }
     assert [u.username for u in managers.context["cl"].result_list] == ["manager"]
     assert {u.username for u in nobody.context["cl"].result_list} == {"admin", "nobody"}
+
+
+def test_a_manager_who_makes_a_project_follows_it(client_for, manager):
+    data = {
+        "name": "Lung nodules",
+        "description": "",
+        "labels-TOTAL_FORMS": "0",
+        "labels-INITIAL_FORMS": "0",
+        "labels-MIN_NUM_FORMS": "0",
+        "labels-MAX_NUM_FORMS": "1000",
+    }
+
+    response = client_for(manager).post(reverse("admin:tasks_project_add"), data)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    made = Project.objects.get(name="Lung nodules")
+    assert list(made.members.all()) == [manager]
+    overview = client_for(manager).get(reverse("tasks:project_overview", args=[made.pk]))
+    assert overview.status_code == 200
