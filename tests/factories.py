@@ -78,3 +78,46 @@ def slide_create(
 ) -> Slide:
     path = write_pyramid_tiff(root / name, width, height, seed)
     return slide_register_file(path=path, root=root)
+
+
+def square(x: float, y: float, size: float = 100) -> dict:
+    """A GeoJSON square with its top-left corner at (x, y)."""
+    return rectangle(x, y, x + size, y + size)
+
+
+def rectangle(x0: float, y0: float, x1: float, y1: float) -> dict:
+    """A GeoJSON axis-aligned rectangle."""
+    ring = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def annotation_task_create(*, project, name: str, slides, annotators, actor=None):
+    """An annotation task of ``project`` on ``slides``, with one assignment of all of them per
+    annotator (given the Annotator role if they lack it); return the task and the assignments."""
+    from tasks import services
+    from tasks.models import Task
+
+    task = Task.objects.create(project=project, name=name)
+    services.task_add_slides(task=task, slides=slides, actor=actor)
+    assignments = []
+    for person in annotators:
+        person.groups.add(_role_group(roles.ANNOTATOR))
+        assignments.append(
+            services.assignment_create(task=task, assignee=person, slides=slides, actor=actor)
+        )
+    return task, assignments
+
+
+def annotation_draw(*, assignment, slide, label, geometry: dict, kind: str = "polygon"):
+    """An annotation drawn by the assignee through the service, as the editor would store it."""
+    from annotations import services
+
+    annotation, _ = services.annotation_create(
+        slide=slide,
+        assignment=assignment,
+        author=assignment.assignee,
+        label=label,
+        kind=kind,
+        geometry=geometry,
+    )
+    return annotation

@@ -93,6 +93,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tasks.context_processors.work_links",
                 "annotations.context_processors.viewer_layers",
+                "review.context_processors.agreement_summary",
+                "review.context_processors.feedback",
             ],
         },
     },

@@ -23,8 +23,10 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("annotations.urls")),
+    path("api/review/", include("review.api_urls")),
     # Last of the API routes: what none of them matches is a JSON 404, not an HTML page.
     re_path(r"^api/", views.api_not_found),
     path("slides/", include("slides.urls")),
+    path("review/", include("review.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

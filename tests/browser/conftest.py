@@ -117,6 +117,62 @@ def deep_slide(slides_root, db):
 
 
 @pytest.fixture
-def manager(db):
-    """A staff member in the Project manager role, with the role's permissions."""
-    return factories.user_create("manager", is_staff=True, role=roles.PROJECT_MANAGER)
+def manager(project):
+    """A staff member in the Project manager role, with the role's permissions, member of the
+    project (managers follow the projects they are members of)."""
+    user = factories.user_create("manager", is_staff=True, role=roles.PROJECT_MANAGER)
+    project.members.add(user)
+    return user
+
+
+@pytest.fixture
+def reviewer(db):
+    """A pathologist in the Reviewer role, who revises other people's annotations."""
+    return factories.user_create("reviewer", role=roles.REVIEWER)
+
+
+@pytest.fixture
+def reviewed_work(slides_root, manager, reviewer, admin_user):
+    """A 1200x800 slide of the project "Breast" (manager is a member), annotated in "Round 1"
+    by pathologist (four squares of Tumour, 100 px, along y = 200) and second (one square of
+    Stroma at (100, 500)), and reviewed in "Round 1 review" by reviewer. Label colours are none
+    of the person colours (annotations.selectors.PERSON_COLOURS), so that colours by label and
+    by person always differ."""
+    from annotations.models import Annotation
+    from tasks import services
+    from tasks.models import Label, Project, Task
+
+    project = Project.objects.create(name="Breast")
+    project.members.add(manager)
+    tumour = Label.objects.create(project=project, name="Tumour", colour="#00e5e5", order=0)
+    stroma = Label.objects.create(project=project, name="Stroma", colour="#7fff00", order=1)
+    slide = factories.slide_create(slides_root, "case-1.tiff", 1200, 800, seed=1)
+    people = [factories.user_create(name) for name in ("pathologist", "second")]
+    task, (mine, theirs) = factories.annotation_task_create(
+        project=project, name="Round 1", slides=[slide], annotators=people, actor=admin_user
+    )
+    for x in (100, 300, 500, 700):
+        factories.annotation_draw(
+            assignment=mine, slide=slide, label=tumour, geometry=factories.square(x, 200)
+        )
+    factories.annotation_draw(
+        assignment=theirs, slide=slide, label=stroma, geometry=factories.square(100, 500)
+    )
+    review_task = Task.objects.create(
+        project=project, name="Round 1 review", kind=Task.Kind.REVIEW, reviewed_task=task
+    )
+    review = services.assignment_create(
+        task=review_task, assignee=reviewer, slides=[slide], actor=admin_user
+    )
+    return {
+        "project": project,
+        "slide": slide,
+        "labels": {"Tumour": tumour, "Stroma": stroma},
+        "pathologist": people[0],
+        "second": people[1],
+        "task": task,
+        "mine": mine,
+        "theirs": theirs,
+        "review": review,
+        "annotations": list(Annotation.objects.filter(assignment=mine).order_by("id")),
+    }
