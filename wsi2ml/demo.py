@@ -4,6 +4,7 @@ project with labels, a task delegated with overlap 2, and annotations by two pat
 step is idempotent: running it again adds what is missing and changes nothing else.
 """
 
+import json
 import math
 import os
 import random
@@ -14,11 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import openslide
+import shapely.affinity
+import shapely.geometry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
+from annotations import geometry
 from annotations import services as annotation_services
+from annotations.models import Annotation
+from review import services as review_services
 from slides import demo as demo_slides
 from slides import tiles
 from slides.files import SLIDE_SUFFIXES
@@ -45,6 +51,7 @@ DEMO_ACCOUNTS = (
     ("mlspecialist", roles.ML_SPECIALIST, False, False),
 )
 ANNOTATORS = ("pathologist", "pathologist2", "pathologist3")
+DEMO_MANAGERS = ("manager",)
 
 DEMO_PROJECT = "Demo: breast cancer regions"
 DEMO_LABELS = (
@@ -126,6 +133,8 @@ def demo_project_ensure() -> Project:
         name=DEMO_PROJECT,
         defaults={"description": "Regions of breast cancer resections, for segmentation."},
     )
+    # Managers follow the projects they are members of.
+    project.members.add(*get_user_model().objects.filter(username__in=DEMO_MANAGERS))
     for order, (name, colour, key, description) in enumerate(DEMO_LABELS):
         Label.objects.get_or_create(
             project=project,
@@ -313,3 +322,112 @@ def demo_annotations_ensure(*, task: Task) -> int:
             # (found above by uuid, so not stored again) left their slides "Not started".
             services.work_start(assignment=assignment, slide=slide)
     return created
+
+
+# --- Demo review -------------------------------------------------------------------------------
+
+DEMO_REVIEW_TASK = "Review of tumour regions, round 1"
+DEMO_REVIEWER = "reviewer"
+DEMO_REVIEW_INSTRUCTIONS = (
+    "Step through the annotations with Next (N): agree (A), relabel (L), correct the region (R) "
+    "or reject (X); add what was missed with the drawing tools. Mark the slide reviewed when done."
+)
+# What the demo reviewer says of each demo annotation, by its place in _demo_shapes: a verdict
+# of every kind, with comments, so that agreement figures and feedback show at once.
+DEMO_VERDICTS = {
+    0: ("agree", None, ""),
+    1: ("agree", None, "Clean border; well done."),
+    2: ("wrong_label", "Tumour", "Infiltrating tumour cells here, not stroma."),
+    3: ("wrong_region", None, "The stroma stops short of the fat: outline corrected."),
+    4: ("reject", None, "Crush artefact, not necrosis."),
+    5: ("agree", None, ""),
+}
+DEMO_MISSED_UUID = uuid.UUID("0e8a4f8e-8f7c-4e63-9d0e-7f0a3f3c2b55")
+
+
+def demo_review_ensure(*, task: Task, actor: AbstractBaseUser) -> Task | None:
+    """Delegate a review of the demo pathologists' work to the demo reviewer, once."""
+    review = Task.objects.filter(project=task.project, name=DEMO_REVIEW_TASK).first()
+    if review is not None:
+        return review
+    reviewers = list(
+        selectors.assignable_users(kind=Task.Kind.REVIEW).filter(username=DEMO_REVIEWER)
+    )
+    reviewed = list(task.assignments.filter(assignee__username__in=DEMO_ANNOTATORS))
+    if not reviewers or not reviewed:
+        return None
+    return services.batch_delegate_review(
+        reviewed_task=task,
+        reviewed_assignments=reviewed,
+        task_name=DEMO_REVIEW_TASK,
+        instructions=DEMO_REVIEW_INSTRUCTIONS,
+        reviewers=reviewers,
+        overlap=1,
+        actor=actor,
+    )
+
+
+def _shrunk(region: dict) -> dict:
+    """The region drawn 15 % smaller about its centre: the demo reviewer's correction."""
+    shape = shapely.geometry.shape(region)
+    return json.loads(shapely.to_geojson(shapely.affinity.scale(shape, 0.85, 0.85)))
+
+
+def demo_verdicts_ensure(*, review: Task) -> int:
+    """Give verdicts of every kind on the first slide under review, and one missed region.
+
+    Through review.services, as a reviewer would; a verdict given again is found unchanged,
+    so running this twice stores nothing new. Return how many verdicts now stand.
+    """
+    assignment = review.assignments.select_related("assignee").first()
+    item = None if assignment is None else assignment.assignment_slides.first()
+    if item is None or not assignment.is_open or item.state == AssignmentSlide.State.DONE:
+        return 0
+    labels = {label.name: label for label in review.project.labels.all()}
+    given = 0
+    for reviewed in review.reviewed_work().filter(assignment_slides__slide=item.slide):
+        annotations = Annotation.objects.filter(
+            assignment=reviewed, slide=item.slide, is_deleted=False
+        ).order_by("id")
+        for index, annotation in enumerate(annotations[: len(DEMO_VERDICTS)]):
+            kind, label, comment = DEMO_VERDICTS[index]
+            if kind == "wrong_label" and labels[label].pk == annotation.label_id:
+                kind, label = "agree", None
+            polygonal = geometry.KIND_SHAPES.get(annotation.kind) == geometry.POLYGONAL
+            if kind == "wrong_region" and not polygonal:
+                kind = "agree"  # a point or a line has no region to correct
+            corrected = _shrunk(annotation.geometry) if kind == "wrong_region" else None
+            review_services.verdict_set(
+                review_assignment=assignment,
+                annotation=annotation,
+                reviewer=assignment.assignee,
+                kind=kind,
+                label=labels[label] if label else None,
+                geometry=corrected,
+                comment=comment,
+            )
+            given += 1
+    _demo_missed_region(assignment=assignment, item=item, labels=labels)
+    return given
+
+
+def _demo_missed_region(*, assignment, item: AssignmentSlide, labels: dict) -> None:
+    """A region the annotators missed, drawn by the reviewer on their own layer."""
+    slide = item.slide
+    if not (slide.width and slide.height):
+        return
+    rng = random.Random(f"{DEMO_REVIEWER}/{slide.path}")
+    ring = _blob(
+        rng, 0.62 * slide.width, 0.3 * slide.height, 0.04 * slide.width, 0.03 * slide.height, 40
+    )
+    annotation_services.annotation_create(
+        slide=slide,
+        assignment=assignment,
+        author=assignment.assignee,
+        label=labels["Tumour"],
+        kind="polygon",
+        geometry={"type": "Polygon", "coordinates": [ring]},
+        name="Missed tumour focus",
+        comment="Added in review.",
+        uuid=DEMO_MISSED_UUID,
+    )

@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
+from review.models import Verdict
 from slides import demo
 from slides.models import Slide
 from slides.permissions import user_can_view_slide
@@ -118,7 +119,7 @@ def test_it_delegates_the_slides_with_overlap_two(slides_root, small_demo):
         "Necrosis",
         "Lymphocytes",
     ]
-    task = project.tasks.get()
+    task = project.tasks.get(kind=Task.Kind.ANNOTATION)
     for slide in Slide.objects.all():
         assert AssignmentSlide.objects.filter(assignment__task=task, slide=slide).count() == 2
     mine = set(Slide.objects.filter(assignment_slides__assignment__assignee=user("pathologist")))
@@ -205,10 +206,11 @@ def test_it_gives_two_pathologists_annotations_of_every_kind(slides_root, small_
     output = load_demo()
 
     assert Annotation.objects.exclude(revisions=None).count() == Annotation.objects.count()
-    authors = set(Annotation.objects.values_list("author__username", flat=True))
+    drawn = Annotation.objects.filter(assignment__task__kind=Task.Kind.ANNOTATION)
+    authors = set(drawn.values_list("author__username", flat=True))
     assert authors == {"pathologist", "pathologist2"}
-    assert set(Annotation.objects.values_list("kind", flat=True)) == set(Annotation.Kind.values)
-    created = Annotation.objects.count()
+    assert set(drawn.values_list("kind", flat=True)) == set(Annotation.Kind.values)
+    created = drawn.count()
     assert 24 <= created <= 120
     assert f"Demo annotations: {created} created." in output
     brush = Annotation.objects.filter(kind="brush").first()
@@ -217,7 +219,7 @@ def test_it_gives_two_pathologists_annotations_of_every_kind(slides_root, small_
         assert annotation.assignment.assignee == annotation.author
         assert annotation.assignment.assignment_slides.filter(slide=annotation.slide).exists()
     cells = AnnotationCell.objects.aggregate(total=Sum("count"))["total"]
-    assert cells == created
+    assert cells == Annotation.objects.count()  # the reviewer's missed region included
 
 
 def test_running_it_again_adds_no_annotation(slides_root, small_demo):
@@ -260,3 +262,42 @@ def test_demo_shapes_keep_their_layout_without_a_readable_slide():
     assert len(set(map(tuple, points))) == 3
     moved = [shape["coordinates"] for _, kind, shape, _ in on_tissue if kind == "point"]
     assert moved == [[500.0, 400.0]] * 3
+
+
+def test_it_delegates_a_review_with_verdicts_of_every_kind(slides_root, small_demo):
+    output = load_demo()
+
+    review = Task.objects.get(kind=Task.Kind.REVIEW)
+    assert review.reviewed_task.name == wsi2ml_demo.DEMO_TASK
+    assert f"Review task “{review.name}”" in output
+    (share,) = review.assignments.all()
+    assert share.assignee.username == "reviewer"
+    # Every slide the two demo pathologists annotated is under review, none of their own.
+    annotated = set(
+        Annotation.objects.filter(assignment__task=review.reviewed_task).values_list(
+            "slide_id", flat=True
+        )
+    )
+    assert set(share.assignment_slides.values_list("slide_id", flat=True)) == annotated
+    current = Verdict.objects.filter(is_current=True, review_assignment=share)
+    assert set(current.values_list("kind", flat=True)) == set(Verdict.Kind.values)
+    assert current.filter(kind="wrong_region", geometry__isnull=False).exists()
+    assert current.exclude(comment="").exists()
+    missed = Annotation.objects.get(assignment=share)
+    assert missed.name == "Missed tumour focus"
+
+
+def test_running_it_again_adds_no_verdict(slides_root, small_demo):
+    load_demo()
+    verdicts, annotations = Verdict.objects.count(), Annotation.objects.count()
+
+    load_demo()
+
+    assert (Verdict.objects.count(), Annotation.objects.count()) == (verdicts, annotations)
+
+
+def test_the_demo_manager_follows_the_demo_project(slides_root, small_demo):
+    load_demo()
+
+    project = Project.objects.get(name=wsi2ml_demo.DEMO_PROJECT)
+    assert project.members.filter(username="manager").exists()

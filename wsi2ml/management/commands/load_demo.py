@@ -33,6 +33,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Project “{project}”, task “{task.name}”.")
             created = demo.demo_annotations_ensure(task=task)
             self.stdout.write(f"Demo annotations: {created} created.")
+            review = demo.demo_review_ensure(task=task, actor=admin)
+            if review is not None:
+                verdicts = demo.demo_verdicts_ensure(review=review)
+                self.stdout.write(f"Review task “{review.name}”: {verdicts} verdicts.")
         self._print_logins(logins)
 
     def _print_logins(self, logins: list[demo.DemoLogin]) -> None:
