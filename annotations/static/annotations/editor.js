@@ -3,55 +3,78 @@
  * (docs/annotations-spec.md), draws them over the slide, lets the annotator draw and edit
  * them, and saves every change at once through an outbox that survives going offline.
  *
- * Reads #editor-config. For tests and benchmarks it keeps window.wsi2mlEditor and sets
+ * The editor owns one layer of the overlay, the person's own assignment on the slide (its
+ * features are the store's); the other layers of the page (other people's, corrections) are
+ * drawn beside it, read-only, by their own loaders.
+ *
+ * Reads its config from #editor-config (given by the page's module). For tests and benchmarks
+ * the page keeps window.wsi2mlEditor (editorHook) and the editor sets
  * document.body.dataset.annotationsReady = "1" once the first load is drawn, and
  * document.body.dataset.saveState = "saved" | "saving" | "failed" | "offline".
  */
 
+import { whenOpen } from "../slides/viewer.js";
+import { Layer, Palette, ViewportLoader } from "./layers.js";
 import { Overlay } from "./overlay.js";
 import { Panel } from "./panel.js";
 import { FeatureStore, History, fromServer, newUuid, setGeometry, snapshotOf } from "./store.js";
-import { Sync } from "./sync.js";
+import { Sync, csrfToken } from "./sync.js";
 import { Tools } from "./tools.js";
-import { bboxOf, drawingRings } from "./geometry.js";
 
-const LOAD_DEBOUNCE_MS = 250;
-const LOAD_LIMIT = 20000;
 const STATS_DEBOUNCE_MS = 600;
-// Beyond this many loaded annotations, those outside the loaded box are forgotten.
-const KEEP_LOADED = 60000;
 
 export class Editor {
-  constructor(config, viewer) {
+  /**
+   * @param config #editor-config (annotations.views.editor_config)
+   * @param viewer OpenSeadragon viewer
+   * @param {object} options palette and overlay shared with the page's other layers (made
+   *   here when not given); layerName to call the editor's own layer something else.
+   */
+  constructor(config, viewer, { palette, overlay, layerName } = {}) {
     this.config = config;
     this.viewer = viewer;
     this.readOnly = Boolean(config.readOnly);
     this.labels = config.labels;
     this.labelById = new Map(config.labels.map((label) => [label.id, label]));
-    this.extraColours = new Map();
+    this.palette = palette || new Palette(config.labels);
     this.currentLabel = config.labels.length ? config.labels[0].id : null;
     this.selected = null;
-    this.display = { opacity: 0.3, lineWidth: 2, hidden: new Set() };
     this.store = new FeatureStore();
     this.history = new History();
     this.steps = null;
-    this.loadLimit = LOAD_LIMIT; // tests lower it to see the reduced form
-    this.loaded = null;
-    this.loading = null;
-    this.loadTimer = null;
-    this.loadController = null;
     this.statsTimer = null;
     this.stats = null;
     // Every annotation id seen on this slide (loaded, saved, deleted since): see numberOf.
     this.knownIds = new Set();
-    this.overlay = new Overlay(viewer, this);
+    // Verdicts of reviewers on this layer's annotations, by annotation id (feedback.js).
+    this.feedback = new Map();
+    // Told the slide's counts whenever they have been counted again (the layer panel's).
+    this.onStats = () => {};
+    // Called after each load of the view.
+    this.loadListeners = [];
+    // Called with the slide position of a click that selected nothing of this layer.
+    this.onEmptyClick = () => {};
+    this.overlay = overlay || new Overlay(viewer, { palette: this.palette });
+    this.display = this.overlay.display;
+    this.layer = this.overlay.addLayer(this.makeLayer(layerName));
+    this.loader = new ViewportLoader({
+      layer: this.layer,
+      viewer,
+      overlay: this.overlay,
+      size: { width: config.width, height: config.height },
+      url: this.layer.featuresUrl,
+      palette: this.palette,
+      isPending: (uuid) => Boolean(this.sync && this.sync.isPending(uuid)),
+      onFeatures: (features) => {
+        for (const item of features) if (item.id != null) this.knownIds.add(item.id);
+      },
+      onLoaded: (first) => this.loadedView(first),
+    });
     this.sync = this.readOnly ? null : this.makeSync();
     this.tools = new Tools(this);
     this.panel = new Panel(this);
     this.restoreOutbox();
-    viewer.addHandler("animation-finish", () => this.scheduleLoad());
-    viewer.addHandler("resize", () => this.scheduleLoad());
-    this.whenOpen(() => {
+    whenOpen(viewer, () => {
       this.load(true);
       this.refreshStats();
     });
@@ -63,18 +86,37 @@ export class Editor {
     });
   }
 
-  whenOpen(callback) {
-    if (this.viewer.world.getItemCount()) callback();
-    else this.viewer.addOnceHandler("open", callback);
+  /** The editor's own layer: the assignment's, as the page's layers describe it. */
+  makeLayer(name) {
+    const { config } = this;
+    const json = (config.layers || []).find((layer) => layer.assignment === config.assignmentId);
+    const url = new URL(config.urls.annotations, window.location.href);
+    url.searchParams.set("assignment", String(config.assignmentId));
+    const layer = new Layer({
+      id: `assignment-${config.assignmentId}`,
+      name: "Yours",
+      own: true,
+      ...(json ? Layer.optionsFromJson(json) : {}),
+      featuresUrl: json?.featuresUrl || url.pathname + url.search,
+      store: this.store,
+      editable: !this.readOnly,
+      readOnlyReason: this.readOnly ? config.readOnlyReason : "",
+      skip: (feature) => feature.uuid === this.selected,
+    });
+    if (name) layer.name = name;
+    return layer;
+  }
+
+  /** How many annotations the loader may take before asking for the reduced form. */
+  get loadLimit() {
+    return this.loader.limit;
+  }
+
+  set loadLimit(limit) {
+    this.loader.limit = limit; // tests lower it to see the reduced form
   }
 
   makeSync() {
-    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
-    // The cookie follows a new log-in in another tab; the page's field does not.
-    const csrfToken = () => {
-      const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
-      return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : field?.value || "";
-    };
     return new Sync({
       urls: this.config.urls,
       assignmentId: this.config.assignmentId,
@@ -111,8 +153,12 @@ export class Editor {
   // ---- labels and display -----------------------------------------------------------------
 
   colourOf(labelId) {
-    const label = this.labelById.get(labelId);
-    return label ? label.colour : this.extraColours.get(labelId) || "#888888";
+    return this.palette.colourOf(labelId);
+  }
+
+  /** The colour the overlay gives this layer's shapes of the label (by label or by person). */
+  drawingColour(labelId) {
+    return this.overlay.colourOf(this.layer, labelId);
   }
 
   labelForKey(key) {
@@ -195,6 +241,38 @@ export class Editor {
     return feature;
   }
 
+  /**
+   * Put a copy of a geometry up for editing with the normal tools, selected: the page's to save
+   * (a reviewer's corrected region), never an annotation of this layer (not sent, not listed).
+   */
+  startCopy({ geometry, kind, labelId }) {
+    const feature = {
+      uuid: `copy-${newUuid()}`,
+      id: null,
+      kind,
+      labelId,
+      name: "",
+      comment: "",
+      version: 0,
+      deleted: false,
+      touched: true,
+      local: true,
+    };
+    setGeometry(feature, geometry);
+    this.store.put(feature);
+    this.selected = feature.uuid;
+    this.tools.vertex = null;
+    this.changed();
+    return feature;
+  }
+
+  endCopy(uuid) {
+    this.store.features.delete(uuid);
+    if (this.selected === uuid) this.selected = null;
+    this.tools.cancel();
+    this.changed();
+  }
+
   apply(feature, snapshot) {
     if (snapshot.geometry !== feature.geometry) setGeometry(feature, snapshot.geometry);
     feature.labelId = snapshot.labelId;
@@ -205,6 +283,7 @@ export class Editor {
   }
 
   sendUpdate(feature, before, after) {
+    if (feature.local) return;
     const body = {};
     const properties = {};
     if (after.geometry !== before.geometry) body.geometry = after.geometry;
@@ -230,7 +309,7 @@ export class Editor {
   setDeleted(feature, deleted) {
     feature.deleted = deleted;
     feature.touched = true;
-    this.sync.enqueue({ op: deleted ? "delete" : "restore", uuid: feature.uuid });
+    if (!feature.local) this.sync.enqueue({ op: deleted ? "delete" : "restore", uuid: feature.uuid });
     if (deleted && this.selected === feature.uuid) this.selected = null;
   }
 
@@ -281,9 +360,16 @@ export class Editor {
 
   zoomTo(uuid) {
     const feature = this.store.get(uuid);
+    if (!feature) return;
+    this.flyToBox(feature.bbox);
+    this.select(uuid);
+  }
+
+  /** Show the box (level-0 px) with half its size around it. */
+  flyToBox(bbox) {
     const item = this.viewer.world.getItemAt(0);
-    if (!feature || !item) return;
-    const [x0, y0, x1, y1] = feature.bbox;
+    if (!item) return;
+    const [x0, y0, x1, y1] = bbox;
     const pad = Math.max(x1 - x0, y1 - y0, 64) * 0.5;
     const rect = item.imageToViewportRectangle(
       x0 - pad,
@@ -292,7 +378,6 @@ export class Editor {
       y1 - y0 + 2 * pad,
     );
     this.viewer.viewport.fitBoundsWithConstraints(rect);
-    this.select(uuid);
   }
 
   notice(message, kind = "warning") {
@@ -304,8 +389,7 @@ export class Editor {
   saved(op, data, later) {
     const feature = this.store.get(op.uuid);
     if (data && data.properties) {
-      if (data.properties.label)
-        this.extraColours.set(data.properties.label.id, data.properties.label.colour);
+      this.palette.learn(data.properties.label);
       const server = fromServer(data);
       if (server.id != null) this.knownIds.add(server.id);
       if (!feature || op.op === "take" || !later.length) {
@@ -362,114 +446,19 @@ export class Editor {
 
   // ---- loading by viewport ----------------------------------------------------------------
 
-  scheduleLoad() {
-    clearTimeout(this.loadTimer);
-    this.loadTimer = setTimeout(() => this.load(false), LOAD_DEBOUNCE_MS);
+  /** Load the annotations of the view (``first``: even when what is loaded covers it). */
+  load(first) {
+    return this.loader.load(first);
   }
 
-  /** The view's bounding box padded by half its size on each side, within the slide. */
-  wantedBox() {
-    const [x0, y0, x1, y1] = this.overlay.viewBox();
-    const padX = (x1 - x0) / 2;
-    const padY = (y1 - y0) / 2;
-    const { width, height } = this.config;
-    return [
-      Math.max(0, Math.floor(x0 - padX)),
-      Math.max(0, Math.floor(y0 - padY)),
-      Math.min(width, Math.ceil(x1 + padX)),
-      Math.min(height, Math.ceil(y1 + padY)),
-    ];
-  }
-
-  async load(first) {
-    if (!this.overlay.updateMatrix()) return;
-    this.overlay.fitCanvases();
-    const view = this.overlay.viewBox();
-    const scale = this.overlay.scale;
-    const covers = (loaded) =>
-      loaded &&
-      loaded.box[0] <= Math.max(0, view[0]) &&
-      loaded.box[1] <= Math.max(0, view[1]) &&
-      loaded.box[2] >= Math.min(this.config.width, view[2]) &&
-      loaded.box[3] >= Math.min(this.config.height, view[3]) &&
-      (!loaded.reduced || Math.abs(Math.log(scale / loaded.scale)) < 0.2);
-    // Nothing to do when what is loaded, or on its way, covers the view.
-    if (!first && (covers(this.loaded) || covers(this.loading))) return;
-    const box = this.wantedBox();
-    if (this.loadController) this.loadController.abort();
-    const controller = new AbortController();
-    this.loadController = controller;
-    // Whether the answer will be reduced is not known yet: assume so, which only matters
-    // for zooming in while it is on its way.
-    this.loading = { box, reduced: true, scale };
-    const params = new URLSearchParams({
-      bbox: box.join(","),
-      assignment: String(this.config.assignmentId),
-      limit: String(this.loadLimit),
-    });
-    let data;
-    try {
-      const response = await fetch(`${this.config.urls.annotations}?${params}`, {
-        credentials: "same-origin",
-        signal: controller.signal,
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      data = await response.json();
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      this.loading = null;
-      console.warn("Could not load the annotations of the view:", error);
-      this.loadTimer = setTimeout(() => this.load(first), 5000);
-      return;
-    }
-    this.ingest(data, box);
-    this.loaded = { box, reduced: data.reduced, scale };
-    this.loading = null;
+  loadedView(first) {
     this.changed();
     if (first) this.panel.showList();
+    for (const listener of this.loadListeners) listener(first);
     if (first || !document.body.dataset.annotationsReady) {
       this.overlay.whenDrawn(() => {
         document.body.dataset.annotationsReady = "1";
       });
-    }
-  }
-
-  ingest(data, box) {
-    const { store } = this;
-    store.total = data.total;
-    store.reduced = Boolean(data.reduced);
-    if (data.reduced) {
-      store.clusters = data.features.map((cell) => {
-        const label = cell.properties.label;
-        if (label) this.extraColours.set(label.id, label.colour);
-        return {
-          count: cell.properties.count,
-          labelId: label ? label.id : null,
-          colour: label ? label.colour : "#888888",
-          bbox: bboxOf(cell.geometry),
-          rings: drawingRings(cell.geometry),
-        };
-      });
-      return;
-    }
-    store.clusters = [];
-    for (const item of data.features) {
-      if (item.id != null) this.knownIds.add(item.id);
-      const label = item.properties.label;
-      if (label && !this.labelById.has(label.id)) this.extraColours.set(label.id, label.colour);
-    }
-    store.merge(data.features, (uuid) => Boolean(this.sync && this.sync.isPending(uuid)));
-    this.prune(box);
-  }
-
-  /** Forget untouched annotations far from the view once very many have been loaded. */
-  prune(box) {
-    const { features } = this.store;
-    if (features.size <= KEEP_LOADED) return;
-    for (const [uuid, feature] of features) {
-      const [x0, y0, x1, y1] = feature.bbox;
-      const away = x1 < box[0] || x0 > box[2] || y1 < box[1] || y0 > box[3];
-      if (away && !feature.touched && uuid !== this.selected) features.delete(uuid);
     }
   }
 
@@ -488,7 +477,9 @@ export class Editor {
       });
       if (!response.ok) return;
       this.stats = await response.json();
+      this.layer.count = this.stats.total;
       this.panel.showStats(this.stats);
+      this.onStats(this.stats);
     } catch (error) {
       console.warn("Could not load the statistics:", error);
     }
@@ -553,6 +544,7 @@ export class Editor {
       loaded: this.store.features.size,
       reduced: this.store.reduced,
       clusters: this.store.clusters.length,
+      colourBy: this.display.colourBy,
       drawnCount: this.overlay.drawnCount,
       frames: this.overlay.frames,
       lastFrameMs: this.overlay.lastBaseMs,
@@ -568,12 +560,9 @@ export class Editor {
   }
 }
 
-function start() {
-  const element = document.getElementById("editor-config");
-  const state = window.wsi2mlViewer;
-  if (!element || !state) return;
-  const editor = new Editor(JSON.parse(element.textContent), state.viewer);
-  window.wsi2mlEditor = {
+/** The test hook the page keeps as window.wsi2mlEditor. */
+export function editorHook(editor) {
+  return {
     editor,
     store: editor.store,
     summary: () => editor.summary(),
@@ -599,5 +588,3 @@ function start() {
     },
   };
 }
-
-start();

@@ -1,10 +1,14 @@
 /*
- * Draws the annotations on two <canvas> elements over OpenSeadragon's: a base layer with
- * everything loaded (one fill and one stroke per label and frame, culled by bounding box,
- * shapes under a pixel drawn as dots) and a top layer for the selection, handles and the
- * shape being drawn, which repaints on every pointer move without touching the base layer.
- * While the view animates and a full frame is slow, the base layer is the last full frame
+ * Draws layers of annotations (annotations/layers.js) on two <canvas> elements over
+ * OpenSeadragon's: a base canvas with every shown layer, bottom layer first (one fill and one
+ * stroke per colour and frame, culled by bounding box, shapes under a pixel drawn as dots), and a
+ * top canvas for what changes with every pointer move (the selection, handles, the shape being
+ * drawn, highlights), painted by whoever registered a painter, without touching the base.
+ * While the view animates and a full frame is slow, the base canvas is the last full frame
  * moved with the view, and is drawn again once the animation stops.
+ *
+ * Colours come from each feature's label (the palette) or from the layer's person, as
+ * display.colourBy says, for every layer at once.
  */
 
 const SLOW_FRAME_MS = 30;
@@ -13,11 +17,26 @@ const POINT_RADIUS = 5;
 const SMALL_PX = 12;
 // Shapes per path: the cost of filling one path grows faster than its number of subpaths.
 const CHUNK = 256;
+const DASH = [6, 4];
 
 export class Overlay {
-  constructor(viewer, editor) {
+  /**
+   * @param viewer OpenSeadragon viewer
+   * @param {object} options palette (label colours); display {opacity, lineWidth, hidden
+   *   (label ids), colourBy ("label" | "person")}, shared with whoever changes it.
+   */
+  constructor(viewer, { palette, display = {} }) {
     this.viewer = viewer;
-    this.editor = editor;
+    this.palette = palette;
+    this.display = Object.assign(display, {
+      opacity: display.opacity ?? 0.3,
+      lineWidth: display.lineWidth ?? 2,
+      hidden: display.hidden ?? new Set(),
+      colourBy: display.colourBy ?? "label",
+    });
+    // Top first, as the layer panel lists them; drawn from the last to the first.
+    this.layers = [];
+    this.painters = [];
     this.base = this.makeCanvas("annotation-layer");
     this.top = this.makeCanvas("annotation-layer annotation-layer-top");
     this.cache = document.createElement("canvas");
@@ -34,7 +53,6 @@ export class Overlay {
     this.lastBaseMs = 0;
     this.drawnCount = 0;
     this.frames = 0;
-    this.drawTop = () => {};
     this.afterBase = [];
     viewer.canvas.append(this.base, this.top);
     viewer.addHandler("animation", () => {
@@ -48,6 +66,26 @@ export class Overlay {
     for (const name of ["open", "resize", "rotate", "flip"]) {
       viewer.addHandler(name, () => this.requestAll());
     }
+  }
+
+  /** Add a layer above the others, or at ``index`` in the top-first list. */
+  addLayer(layer, index = 0) {
+    this.layers.splice(index, 0, layer);
+    this.requestBase();
+    return layer;
+  }
+
+  /** Paint on the top canvas (ctx in CSS px of the viewer) at every top repaint. */
+  addPainter(paint) {
+    this.painters.push(paint);
+    this.requestTop();
+  }
+
+  /** The colour of a feature of ``layer`` with label ``labelId``, by label or by person. */
+  colourOf(layer, labelId) {
+    return this.display.colourBy === "person" && layer
+      ? layer.colour
+      : this.palette.colourOf(labelId);
   }
 
   makeCanvas(className) {
@@ -103,7 +141,7 @@ export class Overlay {
       ctx.setTransform(1, 0, 0, 1, 0, 0);
       ctx.clearRect(0, 0, this.top.width, this.top.height);
       ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-      this.drawTop(ctx, this);
+      for (const paint of this.painters) paint(ctx, this);
     }
   }
 
@@ -218,31 +256,47 @@ export class Overlay {
 
   renderBase() {
     const started = performance.now();
-    const { editor } = this;
-    const display = editor.display;
     const ctx = this.cache.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.cache.width, this.cache.height);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     const box = this.viewBox();
+    let drawn = 0;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const layer = this.layers[i];
+      layer.drawn = layer.visible ? this.renderLayer(ctx, layer, box) : 0;
+      drawn += layer.drawn;
+    }
+    this.cacheMatrix = { ...this.matrix };
+    this.drawnCount = drawn;
+    this.frames += 1;
+    this.blit(1, 0, 0, 1, 0, 0);
+    this.lastBaseMs = performance.now() - started;
+  }
+
+  /** Draw one layer's features in view; return how many. */
+  renderLayer(ctx, layer, box) {
+    const { display } = this;
+    const { store } = layer;
+    if (store.reduced) this.drawClusters(ctx, layer);
+    const byPerson = display.colourBy === "person";
     const groups = new Map();
     let drawn = 0;
-    const { store } = editor;
-    if (store.reduced) this.drawClusters(ctx, store.clusters, display);
     for (const feature of store.features.values()) {
-      if (feature.deleted || display.hidden.has(feature.labelId)) continue;
-      if (feature.uuid === editor.selected) continue;
-      if (store.reduced && !feature.touched) continue;
-      let group = groups.get(feature.labelId);
+      if (!layer.shows(feature, display)) continue;
+      const key = byPerson ? null : feature.labelId;
+      let group = groups.get(key);
       if (!group) {
         group = { large: [], small: [], lines: [], points: [], dots: [] };
-        groups.set(feature.labelId, group);
+        groups.set(key, group);
       }
       if (this.classify(group, feature, box)) drawn += 1;
     }
+    const fillAlpha = display.opacity * layer.opacity;
+    ctx.setLineDash(layer.dashed ? DASH : []);
     // Paths are built on the context itself: appending to a Path2D is many times slower.
     for (const [labelId, group] of groups) {
-      const colour = editor.colourOf(labelId);
+      const colour = this.colourOf(layer, labelId);
       ctx.fillStyle = colour;
       ctx.strokeStyle = colour;
       // Small shapes: one-pixel outlines, which canvas draws far faster than wider ones.
@@ -256,12 +310,16 @@ export class Overlay {
           ctx.beginPath();
           const end = Math.min(features.length, start + CHUNK);
           for (let i = start; i < end; i++) this.addRings(ctx, features[i].rings, true);
-          ctx.globalAlpha = display.opacity;
-          ctx.fill();
-          ctx.globalAlpha = 1;
+          // A corrected region is its outline only, over the original it corrects.
+          if (!layer.dashed) {
+            ctx.globalAlpha = fillAlpha;
+            ctx.fill();
+          }
+          ctx.globalAlpha = layer.opacity;
           ctx.stroke();
         }
       }
+      ctx.globalAlpha = layer.opacity;
       if (group.lines.length) {
         ctx.beginPath();
         for (const feature of group.lines) this.addRings(ctx, feature.rings, false);
@@ -285,25 +343,26 @@ export class Overlay {
         ctx.lineWidth = 1.5;
         ctx.stroke();
       }
+      ctx.globalAlpha = 1;
     }
-    this.cacheMatrix = { ...this.matrix };
-    this.drawnCount = drawn;
-    this.frames += 1;
-    this.blit(1, 0, 0, 1, 0, 0);
-    this.lastBaseMs = performance.now() - started;
+    ctx.setLineDash([]);
+    return drawn;
   }
 
-  drawClusters(ctx, clusters, display) {
+  drawClusters(ctx, layer) {
+    const { display } = this;
+    const clusters = layer.store.clusters;
     ctx.font = "600 12px system-ui, sans-serif";
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     const most = Math.max(1, ...clusters.map((cell) => cell.count));
+    const byPerson = display.colourBy === "person";
     for (const cell of clusters) {
       if (cell.labelId != null && display.hidden.has(cell.labelId)) continue;
       const path = new Path2D();
       this.addRings(path, cell.rings, true);
-      ctx.fillStyle = cell.colour;
-      ctx.globalAlpha = 0.15 + 0.55 * Math.sqrt(cell.count / most);
+      ctx.fillStyle = byPerson ? layer.colour : cell.colour;
+      ctx.globalAlpha = (0.15 + 0.55 * Math.sqrt(cell.count / most)) * layer.opacity;
       ctx.fill(path);
       ctx.globalAlpha = 1;
       const [x0, y0, x1, y1] = cell.bbox;

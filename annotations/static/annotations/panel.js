@@ -5,6 +5,7 @@
  * The markup is server-rendered in annotations/work.html; this module wires it.
  */
 
+import { verdictBadge } from "./feedback.js";
 import { TOOLS } from "./tools.js";
 
 const LIST_LIMIT = 200;
@@ -240,6 +241,7 @@ export class Panel {
 
   /** Its name, else its kind and number on the slide ("Rectangle 3"), never a database id. */
   titleOf(feature) {
+    if (feature.local) return "Copy being corrected";
     if (feature.name) return `“${feature.name}”`;
     const kind = KIND_NAMES[feature.kind] || feature.kind;
     const number = this.editor.numberOf(feature);
@@ -285,7 +287,7 @@ export class Panel {
     const list = byId("annotation-list");
     const { reduced } = editor.store;
     const live = [...editor.store.live()].filter(
-      (f) => !editor.display.hidden.has(f.labelId) && (!reduced || f.touched),
+      (f) => !f.local && !editor.display.hidden.has(f.labelId) && (!reduced || f.touched),
     );
     const shown = live.slice(-LIST_LIMIT).reverse();
     const unit = editor.areaUnit(
@@ -311,6 +313,9 @@ export class Panel {
       size.className = "annotation-item-size";
       size.textContent = this.sizeOf(feature, unit);
       button.append(swatch, text, size);
+      for (const verdict of editor.feedback.get(feature.id) || []) {
+        button.append(verdictBadge(verdict, editor.palette));
+      }
       item.append(button);
       return item;
     });

@@ -7,6 +7,49 @@
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000, 30000];
 
+/**
+ * The CSRF token for X-CSRFToken: the cookie's, which follows a new log-in in another tab (the
+ * page's field does not), else the page's field.
+ */
+export function csrfToken() {
+  const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
+  if (cookie) return decodeURIComponent(cookie.slice("csrftoken=".length));
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
+}
+
+/**
+ * Send JSON and return the answer's JSON; an HttpError for a refusal. An answer without JSON (a
+ * login page after the session ran out) is not an answer: a plain Error, to retry later.
+ */
+export async function jsonRequest(method, url, body, token = csrfToken()) {
+  const response = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "X-CSRFToken": token,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!(response.headers.get("Content-Type") || "").includes("json")) {
+    throw new Error(`Unexpected ${response.status} answer without JSON from ${url}`);
+  }
+  const data = await response.json();
+  if (!response.ok) throw new HttpError(response.status, data);
+  return data;
+}
+
+/** Whether a failed request may succeed later as it is (network, server, session, throttle). */
+export function isRetryable(error) {
+  if (!(error instanceof HttpError)) return true;
+  // Logged out, timed out, throttled, or a CSRF token changed by logging in again elsewhere:
+  // the change is fine, the moment was not.
+  if ([401, 408, 429].includes(error.status)) return true;
+  if (error.status === 403 && /CSRF/.test(error.message)) return true;
+  return error.status >= 500;
+}
+
 export class HttpError extends Error {
   constructor(status, data) {
     super((data && data.error) || `HTTP ${status}`);
@@ -197,14 +240,7 @@ export class Sync {
       }
       return true;
     }
-    // Logged out, timed out, throttled, or a CSRF token changed by logging in again elsewhere:
-    // the change is fine, the moment was not; try again later.
-    const retryable =
-      [401, 408, 429].includes(error.status) ||
-      (error.status === 403 && /CSRF/.test(error.message));
-    if (error instanceof HttpError && error.status >= 400 && error.status < 500 && !retryable) {
-      return this.drop(op, error);
-    }
+    if (!isRetryable(error)) return this.drop(op, error);
     // Network down, server error, or a login page instead of JSON: retry later.
     this.setState(navigator.onLine && !(error instanceof TypeError) ? "failed" : "offline");
     const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
@@ -245,25 +281,7 @@ export class Sync {
     }
   }
 
-  async request(method, url, body) {
-    const response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": this.csrfToken(),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    if ((response.headers.get("Content-Type") || "").includes("json")) {
-      data = await response.json();
-    } else {
-      // A login page after the session ran out: not an answer; retry after logging in.
-      throw new Error(`Unexpected ${response.status} answer without JSON from ${url}`);
-    }
-    if (!response.ok) throw new HttpError(response.status, data);
-    return data;
+  request(method, url, body) {
+    return jsonRequest(method, url, body, this.csrfToken());
   }
 }

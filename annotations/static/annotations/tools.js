@@ -55,7 +55,7 @@ const MERGEABLE = new Set(["polygon", "freehand", "brush"]);
 const NOT_TYPED = new Set(["button", "checkbox", "radio", "range", "color", "reset", "submit"]);
 
 /** Whether keys go to a field the user types in (a radio or a slider takes no letters). */
-function isEditable(target) {
+export function isTyping(target) {
   if (!(target instanceof Element)) return false;
   if (target instanceof HTMLInputElement) return !NOT_TYPED.has(target.type);
   return Boolean(target.closest("textarea, select, [contenteditable]"));
@@ -145,7 +145,7 @@ export class Tools {
       { capture: true },
     );
     window.addEventListener("blur", () => this.setSpace(false));
-    this.overlay.drawTop = (ctx) => this.drawTop(ctx);
+    this.overlay.addPainter((ctx) => this.drawTop(ctx));
   }
 
   onChange(listener) {
@@ -370,6 +370,7 @@ export class Tools {
         const hit = this.featureAt(press.position);
         this.vertex = null;
         this.editor.select(hit ? hit.uuid : null);
+        if (!hit) this.editor.onEmptyClick(press.position);
       }
       return;
     }
@@ -555,6 +556,7 @@ export class Tools {
   /** The smallest visible shape under the position (bounding boxes first). */
   featureAt([x, y]) {
     const { editor } = this;
+    if (!editor.layer.visible) return null;
     const tolerance = HIT_PX / this.overlay.scale;
     let best = null;
     let bestArea = Infinity;
@@ -655,7 +657,7 @@ export class Tools {
   // ---- keyboard -----------------------------------------------------------------------------
 
   onKeyDown(event) {
-    if (event.defaultPrevented || isEditable(event.target) || document.querySelector(".modal.show"))
+    if (event.defaultPrevented || isTyping(event.target) || document.querySelector(".modal.show"))
       return;
     const { editor } = this;
     const key = event.key;
@@ -712,7 +714,7 @@ export class Tools {
     const selected = editor.store.get(editor.selected);
     if (selected && !selected.deleted) this.drawSelected(ctx, selected);
     const draft = this.draft;
-    const colour = editor.colourOf(editor.currentLabel);
+    const colour = editor.drawingColour(editor.currentLabel);
     if (draft) this.drawDraft(ctx, draft, colour);
     if (this.ruler) this.drawRuler(ctx);
     if ((this.tool === "brush" || this.tool === "eraser") && this.pointer && !this.space) {
@@ -747,7 +749,7 @@ export class Tools {
     const { editor } = this;
     const geometry = this.preview || feature.geometry;
     const path = this.pathOf(geometry);
-    const colour = editor.colourOf(feature.labelId);
+    const colour = editor.drawingColour(feature.labelId);
     ctx.fillStyle = colour;
     ctx.globalAlpha = Math.min(1, editor.display.opacity + 0.15);
     if (geometry.type !== "LineString") ctx.fill(path);

@@ -2,9 +2,11 @@
  * Slide viewer page: OpenSeadragon on the slide's Deep Zoom pyramid, with a scale bar,
  * magnification presets, keyboard shortcuts and the details panel.
  *
- * Reads its settings from the JSON in #viewer-config. For browser tests, it sets
- * document.body.dataset.viewerReady = "1" once the pyramid has opened, and keeps
- * window.wsi2mlViewer = {viewer, tileFailures}.
+ * Reads its settings from the JSON in #viewer-config and starts when imported: a page loads one
+ * module of its own (this one, or one that imports it), and the modules that draw over the slide
+ * get the viewer from viewerOnPage(). For browser tests and benchmarks it sets
+ * document.body.dataset.viewerReady = "1" once the pyramid has opened, and keeps the same state
+ * as window.wsi2mlViewer, which no module reads.
  */
 
 const SCALE_BAR_MAX_PX = 200;
@@ -258,8 +260,7 @@ function startViewer(config) {
   foldPanelOnNarrowScreens();
   const element = document.getElementById("osd");
   const viewer = createViewer(element, config);
-  const state = { viewer, tileFailures: 0 };
-  window.wsi2mlViewer = state;
+  const state = { viewer, config, tileFailures: 0 };
   const base = baseMagnification(config);
 
   viewer.addHandler("tile-load-failed", () => {
@@ -274,6 +275,7 @@ function startViewer(config) {
   setUpReadouts(viewer, config, base);
   setUpPresets(viewer, base);
   setUpShortcuts(viewer, setUpFullScreen(), setUpMinimap(viewer));
+  return state;
 }
 
 /** Show a label, macro or thumbnail image in the modal, from the link that opened it. */
@@ -292,6 +294,19 @@ function setUpAssociatedImages() {
 
 const config = JSON.parse(document.getElementById("viewer-config").textContent);
 setUpAssociatedImages();
-if (config.readable) {
-  startViewer(config);
+const onPage = config.readable ? startViewer(config) : null;
+window.wsi2mlViewer = onPage;
+
+/**
+ * The page's viewer: {viewer (OpenSeadragon), config (#viewer-config), tileFailures}, or null
+ * when the slide cannot be displayed.
+ */
+export function viewerOnPage() {
+  return onPage;
+}
+
+/** Call back once the slide's image has opened (at once if it has). */
+export function whenOpen(viewer, callback) {
+  if (viewer.world.getItemCount()) callback();
+  else viewer.addOnceHandler("open", callback);
 }
