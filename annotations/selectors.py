@@ -68,6 +68,20 @@ def label_json(label: Label | None) -> dict | None:
     return {"id": label.pk, "name": label.name, "colour": label.colour}
 
 
+def labels_config(labels) -> list[dict]:
+    """The labels as the editor and the reviewer's viewer take them, with keys and help text."""
+    return [
+        {
+            "id": label.pk,
+            "name": label.name,
+            "colour": label.colour,
+            "shortcut": label.shortcut,
+            "description": label.description,
+        }
+        for label in labels
+    ]
+
+
 def annotation_feature(annotation: Annotation) -> dict:
     """The GeoJSON Feature of one annotation (with ``repaired`` after a write that repaired)."""
     properties = {

@@ -1,6 +1,7 @@
 """The work page: one slide of one's own assignment in the viewer, with the annotation editor."""
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
@@ -30,16 +31,7 @@ def editor_config(*, user, item: AssignmentSlide, labels) -> dict:
         "mpp": slide.mpp,
         "width": slide.width,
         "height": slide.height,
-        "labels": [
-            {
-                "id": label.pk,
-                "name": label.name,
-                "colour": label.colour,
-                "shortcut": label.shortcut,
-                "description": label.description,
-            }
-            for label in labels
-        ],
+        "labels": selectors.labels_config(labels),
         "layers": selectors.annotation_layers(user=user, slide=slide),
         "urls": {
             "annotations": reverse("annotations:slide_annotations", args=[slide.pk]),
@@ -54,11 +46,22 @@ def editor_config(*, user, item: AssignmentSlide, labels) -> dict:
 def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpResponse:
     """The viewer for one slide of one's own assignment, with the task alongside."""
     item = get_assignment_slide_for_user(request.user, assignment_id, slide_id)
+    page = task_selectors.work_url_name(item.assignment)
+    if page != request.resolver_match.view_name:
+        # A review assignment's slide is worked on in the reviewer's viewer.
+        return redirect(reverse(page, args=[assignment_id, slide_id]))
+    context = {**work_open_context(request, item), "undo": undo.undo_take(request)}
+    return render_viewer(request, item.slide, "annotations/work.html", context)
+
+
+def work_open_context(request: HttpRequest, item: AssignmentSlide) -> dict:
+    """Open the slide of ``item`` for work (counted as opened while the assignment is open) and
+    give what every work page shows: the task, the labels, the editor, the place in the task."""
     if item.assignment.is_open:
         task_services.work_open(item=item)
     position, count = task_selectors.position_in(item)
     labels = list(item.assignment.task.project.labels.active())
-    context = {
+    return {
         "item": item,
         "assignment": item.assignment,
         "task": item.assignment.task,
@@ -68,6 +71,4 @@ def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
         "count": count,
         "next_item": task_selectors.next_slide_in(item.assignment, item),
         "heartbeat_seconds": task_services.HEARTBEAT_SECONDS,
-        "undo": undo.undo_take(request),
     }
-    return render_viewer(request, item.slide, "annotations/work.html", context)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from annotations import selectors as annotation_selectors
 from annotations.models import Annotation
 from review import agreement
 from review.models import SendBack, Verdict
@@ -160,16 +161,7 @@ def review_config(*, item: AssignmentSlide) -> dict:
         "reviewAssignmentId": review_assignment_id,
         "slideId": slide_id,
         **review_items(item=item),
-        "labels": [
-            {
-                "id": label.pk,
-                "name": label.name,
-                "colour": label.colour,
-                "shortcut": label.shortcut,
-                "description": label.description,
-            }
-            for label in labels
-        ],
+        "labels": annotation_selectors.labels_config(labels),
         "urls": {
             "items": reverse("review_api:items", args=[review_assignment_id, slide_id]),
             "verdict": verdict[: verdict.rindex(str(_ID_PLACEHOLDER))],

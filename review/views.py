@@ -4,13 +4,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from annotations.views import editor_config
+from annotations.views import work_open_context
 from review import agreement
 from review import selectors as review_selectors
 from slides.converters import parse_number
 from slides.views import render_viewer
-from tasks import selectors as task_selectors
-from tasks import services as task_services
 from tasks.models import AssignmentSlide, Project, Task
 from tasks.permissions import get_assignment_slide_for_user, get_project_for_manager
 
@@ -112,20 +110,8 @@ def work(request: HttpRequest, assignment_id: int, slide_id: int) -> HttpRespons
     """The reviewer's viewer for one slide: the work under review as layers, a verdict on each
     annotation in turn, and the reviewer's own layer for the regions the annotators missed."""
     item = _own_review_slide(request.user, assignment_id, slide_id)
-    if item.assignment.is_open:
-        task_services.work_open(item=item)
-    position, count = task_selectors.position_in(item)
-    labels = list(item.assignment.task.project.labels.active())
     context = {
-        "item": item,
-        "assignment": item.assignment,
-        "task": item.assignment.task,
-        "labels": labels,
-        "editor_config": editor_config(user=request.user, item=item, labels=labels),
+        **work_open_context(request, item),
         "review_config": review_selectors.review_config(item=item),
-        "position": position,
-        "count": count,
-        "next_item": task_selectors.next_slide_in(item.assignment, item),
-        "heartbeat_seconds": task_services.HEARTBEAT_SECONDS,
     }
     return render_viewer(request, item.slide, "review/work.html", context)

@@ -55,3 +55,14 @@ def test_done_on_a_review_slide_opens_the_next_in_the_reviewers_viewer(
     response = client_for(people["reviewer"]).post(done)
 
     assert response["Location"] == review_url(review_assignment, slides[1])
+
+
+def test_the_editors_url_of_a_review_slide_leads_to_the_reviewers_viewer(
+    client_for, people, review_assignment, slides
+):
+    editor = reverse("annotations:work", args=[review_assignment.pk, slides[0].pk])
+
+    response = client_for(people["reviewer"]).get(editor)
+
+    assert response.status_code == 302
+    assert response["Location"] == review_url(review_assignment, slides[0])
