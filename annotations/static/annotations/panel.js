@@ -9,7 +9,8 @@ import { verdictBadge } from "./feedback.js";
 import { TOOLS } from "./tools.js";
 
 const LIST_LIMIT = 200;
-const KIND_NAMES = {
+/** The names people see for each kind of shape (also on the review page). */
+export const KIND_NAMES = {
   polygon: "Polygon",
   freehand: "Freehand",
   rectangle: "Rectangle",
@@ -26,6 +27,16 @@ const SAVE_TEXT = {
 };
 
 const byId = (id) => document.getElementById(id);
+
+/**
+ * The lines a (non-point) geometry's outline is drawn from: a LineString's one, a Polygon's
+ * rings, a MultiPolygon's rings of every part; each a list of [x, y] (also on the review page).
+ */
+export function outlineOf(geometry) {
+  if (geometry.type === "LineString") return [geometry.coordinates];
+  if (geometry.type === "Polygon") return geometry.coordinates;
+  return geometry.coordinates.flat();
+}
 
 export class Panel {
   constructor(editor) {
@@ -426,12 +437,7 @@ export class Panel {
         ctx.fill();
         continue;
       }
-      const rings =
-        geometry.type === "LineString"
-          ? [geometry.coordinates]
-          : geometry.type === "Polygon"
-            ? geometry.coordinates
-            : geometry.coordinates.flat();
+      const rings = outlineOf(geometry);
       ctx.beginPath();
       for (const ring of rings) {
         ring.forEach((position, i) => ctx[i ? "lineTo" : "moveTo"](...map(position)));

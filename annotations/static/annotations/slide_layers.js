@@ -10,16 +10,8 @@
  */
 
 import { viewerOnPage } from "../slides/viewer.js";
-import {
-  Layer,
-  Palette,
-  applyShownLayers,
-  layersHook,
-  markReadyWhenLoaded,
-  pageJson,
-  startLoaders,
-} from "./layers.js";
-import { LayerPanel } from "./layerpanel.js";
+import { startLayers } from "./layerpage.js";
+import { Layer, Palette, pageJson } from "./layers.js";
 import { Overlay } from "./overlay.js";
 
 function start() {
@@ -35,23 +27,15 @@ function start() {
     if (layer.own && layer.editable) layer.readOnlyReason = "open it with Annotate to edit it";
     layer.editable = false;
   }
-  for (const layer of layers) overlay.addLayer(layer, overlay.layers.length);
-  applyShownLayers(layers);
-  const panel = new LayerPanel({ overlay });
-  const ready = markReadyWhenLoaded(layers, overlay);
-  startLoaders({
+  const { ready } = startLayers({
     layers,
     viewer,
     overlay,
-    size: { width: state.config.width, height: state.config.height },
     palette,
-    onLoaded: () => {
-      panel.refresh();
-      ready();
-    },
+    size: { width: state.config.width, height: state.config.height },
   });
+  // Nothing shown may need loading (every layer hidden by ?layers=, or none with a URL).
   ready();
-  window.wsi2mlLayers = layersHook({ layers, overlay, viewer });
 }
 
 start();

@@ -1,21 +1,14 @@
 /*
  * What every work page starts (the annotator's, annotations/work.js, and the reviewer's,
  * review/review.js): time tracking and the "Done" dialog, the editor on the person's own layer,
- * the other layers the page lists (read-only, each loading its own view), and the layer panel.
+ * the other layers the page lists (read-only, each loading its own view), and the layer panel
+ * (those two as on the plain viewer, layerpage.js).
  */
 
 import { viewerOnPage } from "../slides/viewer.js";
 import { Editor, editorHook } from "./editor.js";
-import {
-  Layer,
-  Palette,
-  applyShownLayers,
-  layersHook,
-  markReadyWhenLoaded,
-  pageJson,
-  startLoaders,
-} from "./layers.js";
-import { LayerPanel } from "./layerpanel.js";
+import { startLayers } from "./layerpage.js";
+import { Layer, Palette, pageJson } from "./layers.js";
 import { Overlay } from "./overlay.js";
 import { setUpDoneDialog, startHeartbeat } from "./workbar.js";
 
@@ -38,29 +31,19 @@ export function startWorkPage({ layerName } = {}) {
     .filter((json) => json.assignment !== config.assignmentId)
     .map((json) => Layer.fromJson(json));
   // The person's own layer stays on top: the others are drawn beneath it.
-  for (const layer of others) overlay.addLayer(layer, overlay.layers.length);
-  applyShownLayers(overlay.layers);
-  const layerPanel = new LayerPanel({
+  const { layerPanel, ready } = startLayers({
+    layers: others,
+    viewer,
     overlay,
+    palette,
+    size: { width: config.width, height: config.height },
     onToggle: (layer) => {
       if (layer === editor.layer && !layer.visible) editor.select(null);
     },
   });
-  const ready = markReadyWhenLoaded(overlay.layers, overlay);
+  // Both load asynchronously, so these are in place before either could be needed.
   editor.loadListeners.push(ready);
   editor.onStats = () => layerPanel.refresh();
-  startLoaders({
-    layers: others,
-    viewer,
-    overlay,
-    size: { width: config.width, height: config.height },
-    palette,
-    onLoaded: () => {
-      layerPanel.refresh();
-      ready();
-    },
-  });
   window.wsi2mlEditor = editorHook(editor);
-  window.wsi2mlLayers = layersHook({ layers: overlay.layers, overlay, viewer });
   return { config, editor, overlay, palette, layerPanel, viewer };
 }

@@ -15,20 +15,12 @@
 import { verdictText } from "../annotations/feedback.js";
 import { hits } from "../annotations/geometry.js";
 import { correctionsLayer, pageJson, setCorrections } from "../annotations/layers.js";
+import { KIND_NAMES, outlineOf } from "../annotations/panel.js";
 import { HttpError, jsonRequest } from "../annotations/sync.js";
 import { isTyping } from "../annotations/tools.js";
 import { startWorkPage } from "../annotations/workpage.js";
 import { VerdictQueue } from "./verdicts.js";
 
-const KIND_NAMES = {
-  polygon: "Polygon",
-  freehand: "Freehand",
-  rectangle: "Rectangle",
-  ellipse: "Ellipse",
-  point: "Point",
-  line: "Line",
-  brush: "Brush",
-};
 const SAVE_TEXT = {
   saved: "Verdicts saved",
   saving: "Saving verdicts…",
@@ -507,13 +499,7 @@ export class Review {
       this.overlay.addPoint(path, ...geometry.coordinates, 10);
     } else if (geometry) {
       const rings = [];
-      const lines =
-        geometry.type === "LineString"
-          ? [geometry.coordinates]
-          : geometry.type === "Polygon"
-            ? geometry.coordinates
-            : geometry.coordinates.flat();
-      for (const line of lines) rings.push(Float64Array.from(line.flat()));
+      for (const line of outlineOf(geometry)) rings.push(Float64Array.from(line.flat()));
       this.overlay.addRings(path, rings, geometry.type !== "LineString");
     } else {
       const [x0, y0, x1, y1] = item.bbox;
