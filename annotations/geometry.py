@@ -78,7 +78,7 @@ class CleanGeometry:
     vertex_count: int
     area_px: float
     area_um2: float | None
-    length_px: float
+    length_px: float  # a line's length, a region's perimeter
     length_um: float | None
     repaired: str  # what was repaired or clipped, "" when nothing was
 
@@ -733,24 +733,36 @@ def _round(shape: BaseGeometry) -> BaseGeometry:
     return _polygonal(shapely.set_precision(shape, PRECISION), "The shape, rounded to 0.01 px,")
 
 
+def measures(
+    shape: BaseGeometry, mpp_x: float | None, mpp_y: float | None
+) -> tuple[float, float | None, float, float | None]:
+    """Area (px², µm²) and length (px, µm) of ``shape``: a region's area and perimeter (holes'
+    edges included, as QuPath measures it), a line's length, nothing for a point. The µm
+    figures scale each axis by its own resolution, None when the slide does not say it."""
+    polygonal = isinstance(shape, Polygon | MultiPolygon)
+    area_px = shape.area if polygonal else 0.0
+    length_px = shape.length if polygonal or isinstance(shape, LineString) else 0.0
+    if not (mpp_x and mpp_y):
+        return round(area_px, 4), None, round(length_px, 4), None
+    area_um2 = round(area_px * mpp_x * mpp_y, 4) if polygonal else None
+    length_um = None
+    if length_px:
+        length_um = round(shapely.affinity.scale(shape, mpp_x, mpp_y, origin=(0, 0)).length, 4)
+    return round(area_px, 4), area_um2, round(length_px, 4), length_um
+
+
 def _measure(
     shape: BaseGeometry, mpp_x: float | None, mpp_y: float | None, repaired: str
 ) -> CleanGeometry:
     x0, y0, x1, y1 = shape.bounds
-    polygonal = isinstance(shape, Polygon | MultiPolygon)
-    area_px = shape.area if polygonal else 0.0
-    length_px = shape.length if isinstance(shape, LineString) else 0.0
-    known = bool(mpp_x and mpp_y)
-    length_um = None
-    if known and isinstance(shape, LineString):
-        length_um = shapely.affinity.scale(shape, mpp_x, mpp_y, origin=(0, 0)).length
+    area_px, area_um2, length_px, length_um = measures(shape, mpp_x, mpp_y)
     return CleanGeometry(
         geojson=to_geojson(shape),
         bbox=(x0, y0, x1, y1),
         vertex_count=int(shapely.get_num_coordinates(shape)),
-        area_px=round(area_px, 4),
-        area_um2=round(area_px * mpp_x * mpp_y, 4) if known and polygonal else None,
-        length_px=round(length_px, 4),
-        length_um=None if length_um is None else round(length_um, 4),
+        area_px=area_px,
+        area_um2=area_um2,
+        length_px=length_px,
+        length_um=length_um,
         repaired=repaired,
     )

@@ -34,7 +34,9 @@ def test_polygonal_kinds_take_a_polygon(kind):
     assert shape.vertex_count == 5
     assert shape.area_px == 10000
     assert shape.area_um2 == 10000 * 0.25 * 0.5
-    assert shape.length_px == 0 and shape.length_um is None
+    # The perimeter: 4 x 100 px; in µm each axis at its own resolution.
+    assert shape.length_px == 400
+    assert shape.length_um == 2 * 100 * 0.25 + 2 * 100 * 0.5
     assert shape.repaired == ""
 
 

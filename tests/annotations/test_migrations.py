@@ -7,6 +7,7 @@ from django.apps import apps
 
 from annotations.models import Annotation
 from tasks.models import Assignment, AssignmentSlide
+from tests.factories import square
 
 pytestmark = pytest.mark.django_db
 
@@ -49,3 +50,26 @@ def test_a_done_slide_and_an_unannotated_assignment_are_left_as_they_are(
     )
     second_assignment.refresh_from_db()
     assert second_assignment.state == Assignment.State.NEW
+
+
+perimeter = importlib.import_module("annotations.migrations.0005_region_perimeter")
+
+
+def test_regions_stored_without_a_perimeter_get_theirs_and_lines_keep_their_length(
+    make_annotation, slides
+):
+    region = make_annotation(geometry=square(100, 100, 200))
+    line = make_annotation(
+        geometry={"type": "LineString", "coordinates": [[10, 10], [40, 50]]}, kind="line"
+    )
+    # As stored before regions had a perimeter.
+    Annotation.objects.filter(pk=region.pk).update(length_px=0, length_um=None)
+    mpp_x, mpp_y = slides[0].mpp_x, slides[0].mpp_y
+
+    perimeter.perimeters_store(apps, None)
+
+    region.refresh_from_db()
+    assert region.length_px == 800
+    assert region.length_um == pytest.approx(2 * 200 * mpp_x + 2 * 200 * mpp_y)
+    line.refresh_from_db()
+    assert line.length_px == 50
