@@ -1,8 +1,9 @@
 """The plumbing every JSON API of WSI2ML shares: one decorator, one error type, body parsing.
 
 A view decorated with ``api(...)`` answers JSON whatever happens: 401 to anonymous callers
-(not the log-in redirect), 405, 415 for a body that is not JSON, 503 when the database cannot
-be reached (the browser retries 5xx answers later), and every refusal raised inside it, as
+(not the log-in redirect), 405, 403 for a change sent with an API token to a view that takes
+none, 415 for a body that is not JSON, 503 when the database cannot be reached (the browser
+retries 5xx answers later), and every refusal raised inside it, as
 ``{"error": message, "field"?: ..., ...payload}``. Domain errors of every app subclass
 ``ApiError``, so that a new API (review, exports) reuses this module unchanged.
 """
@@ -27,6 +28,7 @@ from wsi2ml.text import UNSTORABLE
 logger = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 JSON = "application/json"
 # The JSON escapes of NUL and of UTF-16 surrogates (paired or not); a literal prefix, so that
 # searching 2 MB takes about a millisecond.
@@ -67,15 +69,24 @@ def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
-def api(*methods: str) -> Callable:
-    """Answer only ``methods``, only to a logged-in user, and every refusal as JSON."""
+def api(*methods: str, token_writes: bool = False) -> Callable:
+    """Answer only ``methods``, only to a logged-in user, and every refusal as JSON.
+
+    A request authenticated by an API token (wsi2ml.middleware.ApiTokenMiddleware) may only
+    read (GET, HEAD, OPTIONS) unless ``token_writes`` says the view accepts its changes.
+    """
 
     def decorate(view: Callable) -> Callable:
         @login_not_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             try:
-                return _answer(request, methods, lambda: view(request, *args, **kwargs))
+                return _answer(
+                    request,
+                    methods,
+                    lambda: view(request, *args, **kwargs),
+                    token_writes=token_writes,
+                )
             except (OperationalError, InterfaceError) as exc:
                 # Also raised by request.user, whose session and user are read on first use.
                 logger.error(
@@ -88,7 +99,9 @@ def api(*methods: str) -> Callable:
     return decorate
 
 
-def _answer(request: HttpRequest, methods: tuple[str, ...], view: Callable) -> HttpResponse:
+def _answer(
+    request: HttpRequest, methods: tuple[str, ...], view: Callable, *, token_writes: bool
+) -> HttpResponse:
     """Check who asks, how and with what body; run ``view``; turn its refusals into JSON."""
     if not request.user.is_authenticated:
         return error(401, "Log in to use the API.")
@@ -96,6 +109,11 @@ def _answer(request: HttpRequest, methods: tuple[str, ...], view: Callable) -> H
         response = error(405, f"Use {' or '.join(methods)} here.")
         response["Allow"] = ", ".join(methods)
         return response
+    if _token_write(request) and not token_writes:
+        return error(
+            403,
+            f"API tokens are read only here: {request.method} needs a logged-in browser session.",
+        )
     if _has_body(request) and request.content_type != JSON:
         sent = request.content_type or "no Content-Type"
         return error(415, f"Send the body as JSON with Content-Type: {JSON} (this one is {sent}).")
@@ -107,6 +125,11 @@ def _answer(request: HttpRequest, methods: tuple[str, ...], view: Callable) -> H
         return error(404, str(exc) or "Not found.")
     except PermissionDenied as exc:
         return error(403, str(exc) or "You may not do this.")
+
+
+def _token_write(request: HttpRequest) -> bool:
+    """Whether ``request`` comes with an API token and may change something."""
+    return getattr(request, "api_token", None) is not None and request.method not in SAFE_METHODS
 
 
 def _has_body(request: HttpRequest) -> bool:

@@ -1,8 +1,14 @@
+import logging
+
 from django.contrib.auth import middleware
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
-from wsi2ml.api import is_api
+from wsi2ml import tokens
+from wsi2ml.api import error, is_api
 from wsi2ml.text import UNSTORABLE
+
+logger = logging.getLogger(__name__)
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
@@ -64,3 +70,51 @@ def _unstorable_in(request: HttpRequest) -> str | None:
             if any(UNSTORABLE.search(value) for value in values):
                 return f"{what} “{name}”"
     return None
+
+
+class ApiTokenMiddleware:
+    """Authenticate API requests that carry ``Authorization: Bearer <token>`` as the token's user.
+
+    Only under /api/ (``is_api``): a page outside it ignores the header, so a token never logs
+    anyone in to the web pages. There, any Authorization header must be a valid token: anything
+    else is a 401 JSON answer with ``WWW-Authenticate: Bearer``, rather than falling back on the
+    session, so that a script learns at once why its token is refused. The session is neither
+    read nor written: ``request.user`` is set directly, as no log-in happens. Which views a
+    token may change data through is ``wsi2ml.api.api``'s ``token_writes``.
+
+    Runs after AuthenticationMiddleware, whose lazy ``request.user`` it replaces.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        header = request.headers.get("Authorization")
+        if header is None or not is_api(request):
+            return self.get_response(request)
+        try:
+            token = tokens.api_token_authenticate(header)
+        except tokens.ApiTokenInvalid as exc:
+            response = exc.response()
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+        except (OperationalError, InterfaceError) as exc:
+            logger.error("database unavailable for %s %s: %s", request.method, request.path, exc)
+            return error(503, "The database is unavailable; try again in a moment.")
+        user = token.user
+        request.user = user
+        request.auser = _returning(user)
+        request.api_token = token
+        # CSRF protects a session cookie that the browser sends by itself with a forged
+        # cross-site request. A browser never adds an Authorization header by itself, and a
+        # cross-site script cannot add one without a CORS preflight, which this site does not
+        # grant; so a request carrying a valid token was sent by someone holding the token.
+        request._dont_enforce_csrf_checks = True
+        return self.get_response(request)
+
+
+def _returning(user):
+    async def auser():
+        return user
+
+    return auser
