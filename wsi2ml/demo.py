@@ -51,7 +51,8 @@ DEMO_ACCOUNTS = (
     ("mlspecialist", roles.ML_SPECIALIST, False, False),
 )
 ANNOTATORS = ("pathologist", "pathologist2", "pathologist3")
-DEMO_MANAGERS = ("manager",)
+# Members of the demo project: managers follow it, the ML specialist exports it.
+DEMO_MEMBERS = ("manager", "mlspecialist")
 
 DEMO_PROJECT = "Demo: breast cancer regions"
 DEMO_LABELS = (
@@ -133,8 +134,8 @@ def demo_project_ensure() -> Project:
         name=DEMO_PROJECT,
         defaults={"description": "Regions of breast cancer resections, for segmentation."},
     )
-    # Managers follow the projects they are members of.
-    project.members.add(*get_user_model().objects.filter(username__in=DEMO_MANAGERS))
+    # Managers follow the projects they are members of; ML specialists export them.
+    project.members.add(*get_user_model().objects.filter(username__in=DEMO_MEMBERS))
     for order, (name, colour, key, description) in enumerate(DEMO_LABELS):
         Label.objects.get_or_create(
             project=project,

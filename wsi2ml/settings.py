@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Replaces request.user on /api/ requests that carry "Authorization: Bearer <token>".
+    "wsi2ml.middleware.ApiTokenMiddleware",
     "wsi2ml.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -95,6 +97,7 @@ TEMPLATES = [
                 "annotations.context_processors.viewer_layers",
                 "review.context_processors.agreement_summary",
                 "review.context_processors.feedback",
+                "exports.context_processors.exports_links",
             ],
         },
     },

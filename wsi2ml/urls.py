@@ -20,13 +20,16 @@ urlpatterns = [
     path("", include("tasks.urls")),
     # Before Django's own: it says so when no e-mail can be sent, rather than pretending.
     path("accounts/password_reset/", auth.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/profile/", include("wsi2ml.account_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("annotations.urls")),
     path("api/review/", include("review.api_urls")),
+    path("api/exports/", include("exports.api_urls")),
     # Last of the API routes: what none of them matches is a JSON 404, not an HTML page.
     re_path(r"^api/", views.api_not_found),
     path("slides/", include("slides.urls")),
     path("review/", include("review.urls")),
+    path("exports/", include("exports.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
+from exports.permissions import exportable_projects
 from review.models import Verdict
 from slides import demo
 from slides.models import Slide
@@ -301,3 +302,11 @@ def test_the_demo_manager_follows_the_demo_project(slides_root, small_demo):
 
     project = Project.objects.get(name=wsi2ml_demo.DEMO_PROJECT)
     assert project.members.filter(username="manager").exists()
+
+
+def test_the_demo_ml_specialist_may_export_the_demo_project(slides_root, small_demo):
+    load_demo()
+
+    project = Project.objects.get(name=wsi2ml_demo.DEMO_PROJECT)
+    assert list(user("mlspecialist").projects.all()) == [project]
+    assert list(exportable_projects(user("mlspecialist"))) == [project]
