@@ -4,6 +4,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
 from annotations.models import Annotation
 from tasks.models import Assignment, AssignmentSlide
@@ -66,7 +67,7 @@ def test_regions_stored_without_a_perimeter_get_theirs_and_lines_keep_their_leng
     Annotation.objects.filter(pk=region.pk).update(length_px=0, length_um=None)
     mpp_x, mpp_y = slides[0].mpp_x, slides[0].mpp_y
 
-    perimeter.perimeters_store(apps, None)
+    perimeter.perimeters_store(apps, connection.schema_editor())
 
     region.refresh_from_db()
     assert region.length_px == 800
