@@ -23,7 +23,7 @@ def project_zip(request: HttpRequest, project_id: int) -> HttpResponse:
     """The export zip, recorded in the project's history; the first bytes leave at once."""
     project = get_project_for_export(request.user, project_id)
     options = options_parse(project=project, query=request.GET)
-    plan = export_plan(options=options)
+    plan = export_plan(options=options, counted=False)
     export = services.export_start(user=request.user, options=options, plan=plan)
     response = StreamingHttpResponse(
         services.export_stream(export=export, plan=plan), content_type="application/zip"

@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from annotations.models import Annotation
-from exports import rows
+from exports import portable, rows
 from exports.options import ExportOptions
 from exports.permissions import exportable_projects
 from exports.policy import DROP_REASONS, Policy
@@ -52,8 +52,12 @@ class ExportPlan:
     counts: dict
 
 
-def export_plan(*, options: ExportOptions) -> ExportPlan:
+def export_plan(*, options: ExportOptions, counted: bool = True) -> ExportPlan:
     """The plan of the export ``options`` describe (options_parse checked their ids).
+
+    Without ``counted`` the plan leaves its counts empty (and each slide's features 0): the zip
+    counts what it writes instead, and does not make its first byte wait for the counting
+    query (3.9 s over 1,000,000 annotations).
 
     Raise ApiError (400, field mask_mpp) when a slide's mask at ``mask_mpp`` would exceed
     MASK_MAX_PIXELS or be finer than the slide, or the slide has no resolution.
@@ -71,7 +75,7 @@ def export_plan(*, options: ExportOptions) -> ExportPlan:
     if options.mask_mpp is not None:
         for slide in slides:
             _check_mask(slide, options.mask_mpp)
-    counts = _counts(slides, policy, classes)
+    counts = _counts(slides, policy, classes) if counted else {}
     return ExportPlan(
         options=options,
         project={"id": project.pk, "name": project.name},
@@ -205,9 +209,7 @@ def _counts(slides: list[ExportSlide], policy: Policy, classes: list[ExportClass
     dropped: Counter[str] = Counter()
     if pairs:
         params = {"assignments": [a for a, _ in pairs], "slides": [s for _, s in pairs]}
-        with connection.cursor() as cursor:
-            cursor.execute(_COUNTS_SQL.format(review=rows.REVIEW_KIND, **_tables()), params)
-            groups = cursor.fetchall()
+        groups = _count_groups(pairs, params)
         for slide_id, label, missed, agree, wrong_region, reject, wrong_labels, n in groups:
             judgement = policy.judge(
                 own_label=label,
@@ -272,21 +274,41 @@ def export_preview(*, options: ExportOptions) -> dict:
 
 
 def export_rows(
-    *, options: ExportOptions, plan: ExportPlan, slide: ExportSlide
+    *,
+    options: ExportOptions,
+    plan: ExportPlan,
+    slide: ExportSlide,
+    dropped: Counter | None = None,
 ) -> Iterator[ExportRow]:
     """The exported rows of ``slide`` (one of ``plan.slides``), in annotation id order, with the
-    plan's policy applied; read with a server-side cursor, FETCH_ROWS at a time."""
+    plan's policy applied (what it drops counted by reason in ``dropped``, when given); read
+    with a server-side cursor, FETCH_ROWS at a time."""
     if not slide.assignments:
         return
     policy, mpp_x, mpp_y = plan.policy, slide.mpp_x, slide.mpp_y
     convert = rows.row_from_record
+    for record in _records(slide):
+        row = convert(record, policy=policy, mpp_x=mpp_x, mpp_y=mpp_y, dropped=dropped)
+        if row is not None:
+            yield row
+
+
+def _records(slide: ExportSlide) -> Iterator[tuple]:
+    if connection.vendor != "postgresql":
+        yield from portable.records(slide=slide)
+        return
     with connection.chunked_cursor() as cursor:
         cursor.execute(rows.rows_sql(tables=_tables()), rows.rows_params(slide=slide))
-        while records := cursor.fetchmany(FETCH_ROWS):
-            for record in records:
-                row = convert(record, policy=policy, mpp_x=mpp_x, mpp_y=mpp_y)
-                if row is not None:
-                    yield row
+        for records in rows.prefetched(lambda: cursor.fetchmany(FETCH_ROWS)):
+            yield from records
+
+
+def _count_groups(pairs: list[tuple[int, int]], params: dict) -> list[tuple]:
+    if connection.vendor != "postgresql":
+        return portable.counts(work=pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTS_SQL.format(review=rows.REVIEW_KIND, **_tables()), params)
+        return cursor.fetchall()
 
 
 # --- The ML specialist's home page ----------------------------------------------------------

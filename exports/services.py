@@ -5,6 +5,7 @@ Each record change is one short UPDATE (or INSERT) in its own transaction: a dow
 minutes and must hold no lock or transaction open meanwhile.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -17,6 +18,7 @@ from django.utils.text import slugify
 from exports import writer
 from exports.models import Export
 from exports.options import ExportOptions
+from exports.policy import DROP_REASONS
 from exports.rows import ExportRow, ExportSlide
 from exports.selectors import ExportPlan, export_rows
 
@@ -31,12 +33,16 @@ def export_file_name(*, project_name: str, project_id: int, at: datetime) -> str
 
 def export_start(*, user: AbstractBaseUser, options: ExportOptions, plan: ExportPlan) -> Export:
     """Record that ``user`` starts downloading the export ``options`` describe; its counts are
-    the plan's until the download completes."""
+    the plan's (none for an uncounted plan) until the download completes."""
     now = timezone.now()
-    counts = {
-        **plan.counts,
-        "per_slide": {str(slide.id): slide.features for slide in plan.slides},
-    }
+    counts = (
+        {
+            **plan.counts,
+            "per_slide": {str(slide.id): slide.features for slide in plan.slides},
+        }
+        if plan.counts
+        else {}
+    )
     return Export.objects.create(
         project_id=options.project_id,
         user=user,
@@ -49,10 +55,14 @@ def export_start(*, user: AbstractBaseUser, options: ExportOptions, plan: Export
     )
 
 
-def export_finish(*, export: Export, summary: writer.Summary) -> None:
-    """Mark the download complete with what the writer wrote: counts, bytes, content hash."""
+def export_finish(
+    *, export: Export, summary: writer.Summary, dropped: dict[str, int] | None = None
+) -> None:
+    """Mark the download complete with what the writer wrote (counts, bytes, content hash) and
+    what the policy left out, by reason."""
     export.counts = {
         **export.counts,
+        **({"dropped": dropped} if dropped is not None else {}),
         "features": summary.features,
         "per_class": summary.per_class,
         "per_slide": {str(slide_id): n for slide_id, n in summary.per_slide.items()},
@@ -80,7 +90,7 @@ def _end(export: Export, state: str, *fields: str) -> None:
     export.save(update_fields=["state", "finished_at", *fields])
 
 
-def _slide_rows(plan: ExportPlan, slide: ExportSlide) -> Iterator[ExportRow]:
+def _slide_rows(plan: ExportPlan, slide: ExportSlide, dropped: Counter) -> Iterator[ExportRow]:
     """The slide's rows, read in a transaction of their own.
 
     Outside a transaction (autocommit, as a request runs) Django declares the server-side cursor
@@ -90,7 +100,7 @@ def _slide_rows(plan: ExportPlan, slide: ExportSlide) -> Iterator[ExportRow]:
     stops) before the next slide's begins.
     """
     with transaction.atomic():
-        yield from export_rows(options=plan.options, plan=plan, slide=slide)
+        yield from export_rows(options=plan.options, plan=plan, slide=slide, dropped=dropped)
 
 
 def export_stream(*, export: Export, plan: ExportPlan) -> Iterator[bytes]:
@@ -100,8 +110,10 @@ def export_stream(*, export: Export, plan: ExportPlan) -> Iterator[bytes]:
     that looks whole).
 
     The database connection is still usable here: Django closes it on request_finished, which
-    comes when the response is closed, after the last byte.
+    comes when the response is closed, after the last byte. What the policy leaves out is
+    counted while the rows go by, for the manifest, written last.
     """
+    dropped = Counter(dict.fromkeys(DROP_REASONS, 0))
     manifest_base = writer.manifest_base_make(
         created=export.created_at.astimezone(UTC).isoformat(timespec="seconds"),
         wsi2ml_version=version("wsi2ml"),
@@ -109,15 +121,17 @@ def export_stream(*, export: Export, plan: ExportPlan) -> Iterator[bytes]:
         parameters=export.parameters,
         policy=plan.policy.describe(),
         labels=plan.labels,
-        dropped=plan.counts.get("dropped", {}),
+        dropped=lambda: dict(dropped),
     )
     chunks = writer.zip_stream(
         manifest_base=manifest_base,
         slides=plan.slides,
         classes=plan.classes,
-        rows_for=lambda slide: _slide_rows(plan, slide),
+        rows_for=lambda slide: _slide_rows(plan, slide, dropped),
         mask_mpp=plan.options.mask_mpp,
-        on_finish=lambda summary: export_finish(export=export, summary=summary),
+        on_finish=lambda summary: export_finish(
+            export=export, summary=summary, dropped=dict(dropped)
+        ),
     )
     sent = 0
     try:

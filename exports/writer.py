@@ -77,14 +77,15 @@ def manifest_base_make(
     parameters: Mapping[str, str],
     policy: str,
     labels: Sequence[Mapping] = (),
-    dropped: Mapping[str, int] | None = None,
+    dropped: Mapping[str, int] | Callable[[], Mapping[str, int]] | None = None,
 ) -> dict:
     """The part of the manifest known before writing, as ``zip_stream`` expects it.
 
     ``created`` is UTC ISO 8601; ``project`` is {"id", "name"}; ``parameters`` the export's
     canonical query parameters; ``policy`` the review policy in words; ``labels`` the project's
     labels as {"id", "name", "colour"} (their names go into each feature's provenance);
-    ``dropped`` how many annotations the review policy and label filter left out, by reason.
+    ``dropped`` how many annotations the review policy and label filter left out, by reason,
+    or a function giving them when the manifest is written (after every slide's rows).
     """
     return {
         "format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
@@ -94,7 +95,7 @@ def manifest_base_make(
         "parameters": dict(parameters),
         "policy": policy,
         "labels": [dict(label) for label in labels],
-        "dropped": dict(dropped or {}),
+        "dropped": dropped if callable(dropped) else dict(dropped or {}),
     }
 
 
@@ -293,6 +294,8 @@ class _Writer:
     def manifest_document(self, slides: Sequence[ExportSlide]) -> dict:
         base = dict(self.base)
         dropped = base.pop("dropped", {})
+        if callable(dropped):
+            dropped = dict(dropped())
         class_of = {label_id: c for c in self.classes for label_id in c.label_ids}
         base["labels"] = [
             {

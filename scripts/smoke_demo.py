@@ -2,9 +2,11 @@
 check that it prints only what a newcomer needs, then log in as the demo pathologist and fetch
 the status page, the slide list, a DZI and a tile, see the product's 404 page for a slide that
 does not exist (DEBUG is off: no technical page), then open the work page and read, draw and
-delete an annotation through its API."""
+delete an annotation through its API; and, as the demo ML specialist, download an export of the
+demo project from its export page and read it."""
 
 import http.cookiejar
+import io
 import json
 import os
 import re
@@ -18,6 +20,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,15 +90,56 @@ def main() -> int:
         assert tile.read()[:2] == b"\xff\xd8"
         check_not_found_page(opener, base)
         annotations = smoke_annotations(opener, base, jar)
+        features = smoke_export(base, env["DEMO_PASSWORD"])
         print(
             f"smoke: quick-start OK (slide {slide_id}, DZI and tile served from SQLite demo; "
-            f"{annotations} demo annotations on the first work slide, one drawn and deleted)"
+            f"{annotations} demo annotations on the first work slide, one drawn and deleted; "
+            f"the ML specialist exported {features} features)"
         )
         return 0
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
         shutil.rmtree(work)  # 108 MB of demo slides
+
+
+def log_in(base: str, username: str, password: str):
+    """A URL opener holding ``username``'s session, and the page the log-in led to."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login_page = opener.open(f"{base}/accounts/login/", timeout=30).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
+    form = {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    request = urllib.request.Request(
+        f"{base}/accounts/login/",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Referer": base},
+    )
+    return opener, opener.open(request, timeout=30).read().decode()
+
+
+def smoke_export(base: str, password: str) -> int:
+    """As the demo ML specialist: the status page offers the demo project's export page, whose
+    zip (work in progress included: the demo's work is not finished) holds the GeoJSON the
+    manifest lists. Return the number of features."""
+    opener, home = log_in(base, "mlspecialist", password)
+    page_url = re.search(r'href="(/exports/projects/\d+/)"', home)
+    assert page_url, "the ML specialist's status page offers no export"
+    page = opener.open(base + page_url.group(1), timeout=30).read().decode()
+    zip_url = re.search(r'href="(/api/exports/projects/\d+\.zip)[^"]*"', page)
+    assert zip_url, "the export page has no download link"
+    with opener.open(f"{base}{zip_url.group(1)}?include_in_progress=1", timeout=120) as answer:
+        assert answer.headers["Content-Type"] == "application/zip", answer.headers
+        body = answer.read()
+    with zipfile.ZipFile(io.BytesIO(body)) as zipped:
+        manifest = json.loads(zipped.read("manifest.json"))
+        features = 0
+        for slide in manifest["slides"]:
+            collection = json.loads(zipped.read(slide["geojson"]))
+            assert collection["type"] == "FeatureCollection", slide
+            features += len(collection["features"])
+    assert features == manifest["counts"]["features"] > 0, manifest["counts"]
+    return features
 
 
 def check_printed(printed: list[str], *, port: int, password: str) -> None:
