@@ -526,6 +526,25 @@ def _step_plan(spec: dict) -> dict:
 # --- the ceiling: exports.rows and exports.writer on a raw cursor ---------------------------
 
 
+def classes_and_policy(plan: dict) -> tuple[list, object]:
+    """The plan's export classes and review policy, rebuilt from its JSON (the child process's
+    exports.selectors.export_plan)."""
+    from exports import rows
+    from exports.policy import Policy
+
+    classes = [
+        rows.ExportClass(**{**c, "label_ids": tuple(c["label_ids"])}) for c in plan["classes"]
+    ]
+    p = plan["policy"]
+    policy = Policy(
+        name=p["name"],
+        min_agreement=p["min_agreement"],
+        apply_corrections=p["apply_corrections"],
+        class_of=dict(p["class_of"]),
+    )
+    return classes, policy
+
+
 def ceiling_measure(plan: dict, args: argparse.Namespace) -> Measure:
     """Write the plan's zip in this process from a psycopg2 server-side cursor into nowhere.
 
@@ -536,7 +555,6 @@ def ceiling_measure(plan: dict, args: argparse.Namespace) -> Measure:
     if str(REPO) not in sys.path[:1]:
         sys.path.insert(0, str(REPO))  # the application's exports package, not this file
     from exports import rows, writer
-    from exports.policy import Policy
 
     slides = [
         rows.ExportSlide(
@@ -548,16 +566,7 @@ def ceiling_measure(plan: dict, args: argparse.Namespace) -> Measure:
         )
         for s in plan["slides"]
     ]
-    classes = [
-        rows.ExportClass(**{**c, "label_ids": tuple(c["label_ids"])}) for c in plan["classes"]
-    ]
-    p = plan["policy"]
-    policy = Policy(
-        name=p["name"],
-        min_agreement=p["min_agreement"],
-        apply_corrections=p["apply_corrections"],
-        class_of=dict(p["class_of"]),
-    )
+    classes, policy = classes_and_policy(plan)
     sql = rows.rows_sql(tables=plan["tables"])
     fetch = plan["fetch_rows"]
     dropped = Counter()  # as exports.services counts them for the manifest
@@ -812,22 +821,12 @@ def split_measure(plan: dict, args: argparse.Namespace) -> dict:
     if str(REPO) not in sys.path[:1]:
         sys.path.insert(0, str(REPO))
     from exports import rows, writer
-    from exports.policy import Policy
 
     first = plan["slides"][0]
     slide = rows.ExportSlide(
         **{**first, "bounds": None, "assignments": tuple(first["assignments"]), "features": 0}
     )
-    classes = [
-        rows.ExportClass(**{**c, "label_ids": tuple(c["label_ids"])}) for c in plan["classes"]
-    ]
-    p = plan["policy"]
-    policy = Policy(
-        name=p["name"],
-        min_agreement=p["min_agreement"],
-        apply_corrections=p["apply_corrections"],
-        class_of=dict(p["class_of"]),
-    )
+    classes, policy = classes_and_policy(plan)
     connection = shapes.db_connect(args.database)
     records = []
     with connection.cursor(name="export_split") as cursor:
