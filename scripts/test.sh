@@ -26,4 +26,7 @@ export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/wsi2ml}"
 
 ruff check .
 ruff format --check .
-pytest "$@"
+# Two processes (one per core of the CI machine), each test file kept in one of them: files
+# share per-file resources (a Redis database, a live server). The suite took 18-20 minutes in
+# one process.
+pytest -n "${WSI2ML_TEST_PROCESSES:-2}" --dist loadfile "$@"

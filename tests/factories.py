@@ -23,11 +23,11 @@ def user_create(username: str, *, role: str = "", **extra) -> "get_user_model()"
         username=username, password=PASSWORD, email=f"{username}@example.org", **extra
     )
     if role:
-        user.groups.add(_role_group(role))
+        user.groups.add(role_group(role))
     return user
 
 
-def _role_group(role: str) -> Group:
+def role_group(role: str) -> Group:
     """The role's group, made again with its permissions when missing: tests outside a
     transaction (browser tests) run on a database emptied of the groups the migrations made,
     though not of the permissions."""
@@ -101,7 +101,7 @@ def annotation_task_create(*, project, name: str, slides, annotators, actor=None
     services.task_add_slides(task=task, slides=slides, actor=actor)
     assignments = []
     for person in annotators:
-        person.groups.add(_role_group(roles.ANNOTATOR))
+        person.groups.add(role_group(roles.ANNOTATOR))
         assignments.append(
             services.assignment_create(task=task, assignee=person, slides=slides, actor=actor)
         )

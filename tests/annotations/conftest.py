@@ -2,7 +2,6 @@
 assignment for the annotator, a second annotator on the same slides, a manager, an outsider."""
 
 import pytest
-from django.contrib.auth.models import Group
 
 from annotations import services
 from annotations.models import Annotation, AnnotationCell, AnnotationRevision
@@ -56,7 +55,7 @@ def task(project, admin_user):
 
 @pytest.fixture
 def assignment(task, slides, annotator, admin_user):
-    annotator.groups.add(Group.objects.get(name="Annotator"))
+    annotator.groups.add(factories.role_group("Annotator"))
     return task_services.assignment_create(
         task=task, assignee=annotator, slides=slides, actor=admin_user
     )
@@ -65,7 +64,7 @@ def assignment(task, slides, annotator, admin_user):
 @pytest.fixture
 def second_annotator(db):
     user = factories.user_create("second")
-    user.groups.add(Group.objects.get(name="Annotator"))
+    user.groups.add(factories.role_group("Annotator"))
     return user
 
 
@@ -80,7 +79,7 @@ def second_assignment(task, slides, second_annotator, admin_user):
 def manager(project):
     """A project manager of the project (managers see the projects they are members of)."""
     user = factories.user_create("manager", is_staff=True)
-    user.groups.add(Group.objects.get(name="Project manager"))
+    user.groups.add(factories.role_group("Project manager"))
     project.members.add(user)
     return user
 

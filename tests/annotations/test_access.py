@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from annotations import services
@@ -20,7 +19,7 @@ def personas(assignment, second_assignment, manager, admin_user, outsider, proje
     staff = factories.user_create("staff-member", is_staff=True)
     project.members.add(staff)
     reviewer = factories.user_create("reviewer")
-    reviewer.groups.add(Group.objects.get(name="Reviewer"))
+    reviewer.groups.add(factories.role_group("Reviewer"))
     return {
         "anonymous": None,
         "assignee": assignment.assignee,
@@ -119,7 +118,7 @@ VIEWERS = ["annotator", "other annotator", "outsider", "manager", "staff"]
 def third_party(task, slides, labels, admin_user):
     """A third annotator's assignment with one annotation: none of VIEWERS' own."""
     third = factories.user_create("third")
-    third.groups.add(Group.objects.get(name="Annotator"))
+    third.groups.add(factories.role_group("Annotator"))
     theirs = task_services.assignment_create(
         task=task, assignee=third, slides=slides, actor=admin_user
     )

@@ -12,7 +12,6 @@ On slide 0 five assignments have drawn:
 """
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from annotations import selectors
@@ -79,7 +78,7 @@ def world(
         for i, letter in enumerate(layers)
     }
     other_manager = factories.user_create("other-manager", is_staff=True)
-    other_manager.groups.add(Group.objects.get(name=roles.PROJECT_MANAGER))
+    other_manager.groups.add(factories.role_group(roles.PROJECT_MANAGER))
     lung_project.members.add(other_manager)
     staff = factories.user_create("staff-member", is_staff=True)
     project.members.add(staff)

@@ -1,11 +1,12 @@
 """Who may export a project: exports.permissions, one table of persona × expected answer."""
 
 import pytest
-from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
 from exports.permissions import exportable_projects, get_project_for_export
 from tasks import roles
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -54,5 +55,5 @@ def test_each_persona_sees_only_their_projects(people, project, other_project):
 
 def test_a_manager_who_is_also_ml_specialist_sees_each_project_once(people, project):
     manager = people["manager"]
-    manager.groups.add(Group.objects.get(name=roles.ML_SPECIALIST))
+    manager.groups.add(factories.role_group(roles.ML_SPECIALIST))
     assert list(exportable_projects(manager)) == [project]

@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Group
 
 from tasks import roles, services
 from tasks.models import AssignmentSlide, Task
@@ -20,7 +19,7 @@ def slides(slides_root, db):
 def manager(project):
     """A project manager of the project (managers see the projects they are members of)."""
     user = factories.user_create("manager", is_staff=True)
-    user.groups.add(Group.objects.get(name="Project manager"))
+    user.groups.add(factories.role_group("Project manager"))
     project.members.add(user)
     return user
 
@@ -38,7 +37,7 @@ def reviewer(db):
 def pathologist(db):
     """A pathologist who annotates (slides 0 and 1 of ``outlines``) and reviews."""
     user = factories.user_create("pathologist", role=roles.ANNOTATOR)
-    user.groups.add(Group.objects.get(name=roles.REVIEWER))
+    user.groups.add(factories.role_group(roles.REVIEWER))
     return user
 
 
@@ -46,7 +45,7 @@ def pathologist(db):
 def other_annotator(db):
     """Another annotator (slides 1 and 2 of ``outlines``), who also reviews."""
     user = factories.user_create("other-annotator", role=roles.ANNOTATOR)
-    user.groups.add(Group.objects.get(name=roles.REVIEWER))
+    user.groups.add(factories.role_group(roles.REVIEWER))
     return user
 
 

@@ -1,7 +1,6 @@
 """Role × page × expected status for the pages and actions of the task workflow."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from tasks import roles, services
@@ -23,11 +22,11 @@ def assignment(project, slides, annotator, admin_user):
 @pytest.fixture
 def personas(annotator, assignment, manager, admin_user, project):
     other = factories.user_create("other-annotator")
-    other.groups.add(Group.objects.get(name="Annotator"))
+    other.groups.add(factories.role_group("Annotator"))
     staff = factories.user_create("staff-member", is_staff=True)
     project.members.add(staff)
     elsewhere = factories.user_create("manager-elsewhere", is_staff=True)
-    elsewhere.groups.add(Group.objects.get(name="Project manager"))
+    elsewhere.groups.add(factories.role_group("Project manager"))
     Project.objects.create(name="Another project").members.add(elsewhere)
     return {
         "anonymous": None,

@@ -4,7 +4,6 @@ import importlib
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group
 
 from tasks.models import Project
 from tests import factories
@@ -17,7 +16,7 @@ members = importlib.import_module("tasks.migrations.0005_managers_follow_member_
 def test_managers_and_staff_of_before_follow_every_project_they_saw(project):
     other = Project.objects.create(name="Another project")
     manager = factories.user_create("manager", is_staff=True)
-    manager.groups.add(Group.objects.get(name="Project manager"))
+    manager.groups.add(factories.role_group("Project manager"))
     staff = factories.user_create("staff-member", is_staff=True)
     annotator = factories.user_create("annotator-only", role="Annotator")
     gone = factories.user_create("former-staff", is_staff=True, is_active=False)

@@ -3,7 +3,6 @@ error, and a refused request changes nothing; and of the delegation plan itself.
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 from hypothesis import example, given
@@ -36,7 +35,7 @@ def assert_answer(response, before, *, wrote=False) -> None:
 
 @pytest.fixture
 def assignment(project, slides, annotator, admin_user):
-    annotator.groups.add(Group.objects.get(name="Annotator"))
+    annotator.groups.add(factories.role_group("Annotator"))
     task = Task.objects.create(project=project, name="Round 1", instructions="Outline tumours.")
     return services.assignment_create(
         task=task, assignee=annotator, slides=slides[:3], actor=admin_user

@@ -8,7 +8,6 @@ The work under review is ``outlines`` (tests/tasks/conftest.py): pathologist hol
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from tasks import delegation, roles, selectors, services
@@ -182,7 +181,7 @@ def test_reassigning_annotation_work_to_its_reviewer_is_refused(
     outlines, slides, reviewer, admin_user
 ):
     task, mine, _ = outlines
-    reviewer.groups.add(Group.objects.get(name=roles.ANNOTATOR))
+    reviewer.groups.add(factories.role_group(roles.ANNOTATOR))
     review = review_of(task, name="Second opinion")
     services.assignment_create(task=review, assignee=reviewer, slides=[slides[0]], actor=admin_user)
 
@@ -199,7 +198,7 @@ def test_new_annotation_work_on_a_slide_one_reviews_is_refused_unless_not_review
     outlines, slides, reviewer, admin_user
 ):
     task, mine, _ = outlines
-    reviewer.groups.add(Group.objects.get(name=roles.ANNOTATOR))
+    reviewer.groups.add(factories.role_group(roles.ANNOTATOR))
     every = review_of(task, name="Every")
     services.assignment_create(task=every, assignee=reviewer, slides=[slides[2]], actor=admin_user)
 
@@ -660,7 +659,7 @@ def test_the_reassign_action_refuses_annotation_work_to_its_reviewer(
     client_for, manager, outlines, slides, reviewer
 ):
     task, mine, _ = outlines
-    reviewer.groups.add(Group.objects.get(name=roles.ANNOTATOR))
+    reviewer.groups.add(factories.role_group(roles.ANNOTATOR))
     services.assignment_create(
         task=review_of(task), assignee=reviewer, slides=[slides[0]], actor=manager
     )
