@@ -336,7 +336,8 @@ def assignment_delete_refusal(*, assignment: Assignment) -> str:
     alone = Task.objects.filter(pk__in=chosen.values("task_id")).annotate(
         n=Count("reviewed_assignments")
     )
-    names = [task.name for task in alone if task.n == 1]
+    # Sorted: the query's order is not the same from one database to the next.
+    names = sorted(task.name for task in alone if task.n == 1)
     if not names:
         return ""
     return (

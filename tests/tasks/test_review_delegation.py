@@ -241,7 +241,7 @@ def test_the_last_chosen_assignment_of_a_review_cannot_be_deleted(outlines, admi
 
     services.assignment_delete(assignment=mine, actor=admin_user)
     with pytest.raises(
-        services.DelegationError, match="“Review”, “Only theirs” review only this assignment"
+        services.DelegationError, match="“Only theirs”, “Review” review only this assignment"
     ):
         services.assignment_delete(assignment=theirs, actor=admin_user)
 

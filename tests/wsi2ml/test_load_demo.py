@@ -19,6 +19,7 @@ from review.models import Verdict
 from slides import demo
 from slides.models import Slide
 from slides.permissions import user_can_view_slide
+from tasks import roles
 from tasks.models import Assignment, AssignmentSlide, Project, Task
 from tests import factories
 from wsi2ml import demo as wsi2ml_demo
@@ -32,6 +33,14 @@ def log_in(*, username: str, password: str):
     """Authenticate as the log-in page does: with the request, which django-axes requires."""
     request = RequestFactory().post(reverse("login"))
     return authenticate(request, username=username, password=password)
+
+
+@pytest.fixture(autouse=True)
+def role_groups(db):
+    """The role groups the migrations make, made again where a flushing test in the same
+    process (a browser test) removed them: load_demo expects them, as after migrate."""
+    for role in roles.ROLE_PERMISSIONS:
+        factories.role_group(role)
 
 
 @pytest.fixture
