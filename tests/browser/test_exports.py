@@ -133,7 +133,10 @@ def test_refused_threshold_shows_beside_its_field_and_holds_back_the_download(
     page = log_in(people["mlspecialist"], reverse("exports:project", args=[project.pk]))
     preview_ready(page)
 
+    # Ticking the box fills in 0.5: wait for that preview, so that the one kept is known.
     page.get_by_label("Only annotations reviewers agree with, at least").check()
+    preview_ready(page, containing="min_agreement=0.5")
+    expect(page.locator("#preview-features")).to_have_text("5")
     page.get_by_label("Minimum agreement (0 to 1)").fill("1.5")
 
     expect(page.locator("#error-min_agreement")).to_contain_text(
@@ -141,7 +144,7 @@ def test_refused_threshold_shows_beside_its_field_and_holds_back_the_download(
     )
     expect(page.locator("#preview-error")).to_be_visible()
     expect(page.locator("#download")).to_have_attribute("aria-disabled", "true")
-    expect(page.locator("#preview-features")).to_have_text("10")  # the earlier preview stays
+    expect(page.locator("#preview-features")).to_have_text("5")  # the earlier preview stays
 
     page.get_by_label("Minimum agreement (0 to 1)").fill("1")
     preview_ready(page, containing="min_agreement=1")
