@@ -327,6 +327,28 @@ def test_label_and_comment_in_the_panel(log_in, annotator, assignment, problems)
     assert problems == []
 
 
+def test_a_shape_pressed_in_the_list_is_selected_when_the_list_refreshes_under_the_press(
+    log_in, annotator, assignment, problems
+):
+    page = open_editor(log_in, annotator, assignment)
+    draw_rectangle(page, (300, 300), (700, 600))
+    page.keyboard.press("Escape")
+    expect(page.locator("#selected-annotation")).to_be_hidden()
+
+    button = page.locator("#annotation-list").get_by_role("button", name="Rectangle 1")
+    expect(button).not_to_have_attribute("aria-current", "true")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    # The panel's refresh after an edit or a key, landing between the press and the release.
+    page.evaluate("() => window.wsi2mlEditor.editor.panel.showList()")
+    page.mouse.up()
+    expect(page.locator("#selected-annotation")).to_be_visible()
+    expect(button).to_have_attribute("aria-current", "true")
+    assert problems == []
+
+
 def test_completed_assignment_is_read_only(
     log_in, annotator, assignment, cmu_slide, admin_user, problems, artifacts
 ):

@@ -304,38 +304,58 @@ export class Panel {
     const unit = editor.areaUnit(
       shown.filter((f) => f.kind !== "point" && f.kind !== "line").map((f) => this.areaOf(f)),
     );
-    const items = shown.map((feature) => {
-      const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "annotation-item";
-      button.dataset.uuid = feature.uuid;
-      if (feature.uuid === editor.selected) button.setAttribute("aria-current", "true");
-      const swatch = document.createElement("span");
-      swatch.className = "label-swatch";
-      swatch.style.backgroundColor = editor.colourOf(feature.labelId);
-      const label = editor.labelById.get(feature.labelId);
-      const text = document.createElement("span");
-      text.className = "annotation-item-text";
-      text.textContent = `${this.titleOf(feature)} · ${label ? label.name : "?"}`;
-      // The text is cut to the panel's width: the tooltip gives all of it.
-      button.title = text.textContent;
-      const size = document.createElement("span");
-      size.className = "annotation-item-size";
-      size.textContent = this.sizeOf(feature, unit);
-      button.append(swatch, text, size);
-      for (const verdict of editor.feedback.get(feature.id) || []) {
-        button.append(verdictBadge(verdict, editor.palette));
-      }
-      item.append(button);
-      return item;
-    });
-    list.replaceChildren(...items);
+    // A list that only changed its selection keeps its buttons: replacing them between a
+    // press and its release (the 150 ms refresh after a key or an edit) sends the click to
+    // the list instead, and the shape clicked is not selected.
+    const rows = shown.map((feature) => this.listRow(feature, unit));
+    const signature = rows.map((row) => row.key).join("\n");
+    if (signature !== this.listSignature) {
+      list.replaceChildren(...rows.map((row) => row.build()));
+      this.listSignature = signature;
+    }
+    for (const button of list.querySelectorAll("[data-uuid]")) {
+      if (button.dataset.uuid === editor.selected) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
+    }
     let summary = `${live.length} in the loaded area`;
     if (live.length > LIST_LIMIT) summary += `; the ${LIST_LIMIT} most recent are listed`;
     if (reduced)
       summary = `Too many to show one by one here (about ${editor.store.total}): zoom in`;
     byId("annotation-count").textContent = summary;
+  }
+
+  /** One row of the list: what it shows (its key) and how to build it. */
+  listRow(feature, unit) {
+    const { editor } = this;
+    const label = editor.labelById.get(feature.labelId);
+    const title = `${this.titleOf(feature)} · ${label ? label.name : "?"}`;
+    const size = this.sizeOf(feature, unit);
+    const colour = editor.colourOf(feature.labelId);
+    const verdicts = editor.feedback.get(feature.id) || [];
+    const key = JSON.stringify([feature.uuid, title, size, colour, verdicts]);
+    const build = () => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "annotation-item";
+      button.dataset.uuid = feature.uuid;
+      const swatch = document.createElement("span");
+      swatch.className = "label-swatch";
+      swatch.style.backgroundColor = colour;
+      const text = document.createElement("span");
+      text.className = "annotation-item-text";
+      text.textContent = title;
+      // The text is cut to the panel's width: the tooltip gives all of it.
+      button.title = title;
+      const sizeText = document.createElement("span");
+      sizeText.className = "annotation-item-size";
+      sizeText.textContent = size;
+      button.append(swatch, text, sizeText);
+      for (const verdict of verdicts) button.append(verdictBadge(verdict, editor.palette));
+      item.append(button);
+      return item;
+    };
+    return { key, build };
   }
 
   notice(message, kind) {
