@@ -5,9 +5,11 @@ FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml ./
-# Dependencies only (the app runs from /app, not from site-packages).
+COPY toolkit toolkit
+# Dependencies only (the app runs from /app, not from site-packages), the toolkit among them.
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
  && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install ./toolkit \
  && /opt/venv/bin/pip install -r requirements.txt
 
 FROM python:3.11-slim-bookworm AS runtime
@@ -26,6 +28,7 @@ COPY wsi2ml wsi2ml
 COPY slides slides
 COPY tasks tasks
 COPY annotations annotations
+COPY review review
 COPY exports exports
 COPY templates templates
 COPY static static

@@ -6,10 +6,11 @@ Each shape is built at the limits (``ANNOTATION_MAX_VERTICES`` = 20,000 vertices
 combs of long parallel diagonal teeth, spirals and self-overlapping loops, thousands of holes
 (disjoint, crossing the shell, nested), slivers that rounding collapses, MultiPolygons of
 thousands of parts, shapes crossing the slide's edge. For each it measures the CPU time
-(``time.process_time``) of ``json.loads`` of the body plus ``annotations.geometry.clean``, the
-median of ``--repeat`` runs, and prints the outcome (vertices stored or the refusal). Then, for
-the worst few, a full create request through Django's test client on PostgreSQL (a scratch
-database ``test_wsi2ml_bench_geometry``, created and dropped), with the annotator logged in.
+(``time.process_time``) of ``json.loads`` of the body plus ``wsi2ml_toolkit.geometry.clean``
+(the rules annotations.geometry applies), the median of ``--repeat`` runs, and prints the
+outcome (vertices stored or the refusal). Then, for the worst few, a full create request
+through Django's test client on PostgreSQL (a scratch database ``test_wsi2ml_bench_geometry``,
+created and dropped), with the annotator logged in.
 
 ``--smoke`` uses small sizes (a few seconds) and exits 1 if any shape misses the target, so CI
 can run it. Run ``.venv/bin/python bench/geometry_worst.py --help``; see bench/README.md.
@@ -33,7 +34,7 @@ import tiles as bench  # bench/tiles.py, beside this file
 sys.path.insert(0, str(bench.REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wsi2ml.settings")
 
-from annotations import geometry  # plain Python: no Django needed
+from wsi2ml_toolkit import geometry  # the rules the server applies, without Django
 
 TARGET_S = 0.5
 WIDTH, HEIGHT = 150_000, 100_000  # the slide of bench/annotation_api.py

@@ -30,6 +30,7 @@ venv_install() {
         "$python" -m venv .venv || return 1
     fi
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip || return 1
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}" || return 1
+    # The toolkit first: the server depends on it, and it is not on PyPI.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./toolkit -e ".${extras}" || return 1
     export PATH="$PWD/.venv/bin:$PATH"
 }
