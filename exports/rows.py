@@ -9,7 +9,6 @@ inside), times are formatted by PostgreSQL, and shapely runs only for a reviewer
 region, whose measures nobody stored.
 """
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from functools import partial
 from typing import NamedTuple
 
 import shapely
+from wsi2ml_toolkit.export import stem_make  # noqa: F401 (exports.selectors names it here)
 
 from annotations.geometry import measures
 from exports.policy import Policy
@@ -33,8 +33,6 @@ TABLES = {
     "verdict": "review_verdict",
 }
 REVIEW_KIND = "review"  # tasks.Task.Kind.REVIEW: its assignments hold missed regions
-STEM_MAX = 100
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class ExportRow(NamedTuple):
@@ -95,14 +93,6 @@ class ExportClass:
     name: str
     colour: str
     label_ids: tuple[int, ...]
-
-
-def stem_make(*, slide_id: int, path: str) -> str:
-    """A file stem that no other slide has: the id, then a safe form of the relative path
-    without its extension (``a/case.tif`` of slide 7: ``7_a_case``)."""
-    base = path.rsplit(".", 1)[0] if "." in path.rsplit("/", 1)[-1] else path
-    safe = _UNSAFE.sub("_", base).strip("._-")[:STEM_MAX].rstrip("._-")
-    return f"{slide_id}_{safe}" if safe else str(slide_id)
 
 
 # Verdicts are aggregated per annotation on the slide before the join, in one pass over the

@@ -6,11 +6,8 @@ same rows through it without a server. Memory stays constant whatever the number
 rows are read from an iterator, serialised ``CHUNK_ROWS`` at a time and sent on as they come;
 only a label mask (at most 40 megapixels, a bound the export plan enforces) is held whole.
 
-Layout of the zip, in order:
-    README.txt                      what is where, the coordinate convention, opening in QuPath
-    annotations/<stem>.geojson      one FeatureCollection per slide
-    masks/<stem>.png                one label mask per slide, when a mask mpp is chosen
-    manifest.json                   last, so that its counts are those written, not foreseen
+The zip's layout and names, QuPath's keys and the rule masks are painted by are the toolkit's
+(wsi2ml_toolkit.export, .formats.qupath, .raster), which reads these zips back.
 """
 
 from __future__ import annotations
@@ -24,12 +21,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 from PIL import Image
+from wsi2ml_toolkit import raster
+from wsi2ml_toolkit.export import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    README,
+    geojson_name,
+    mask_name,
+)
+from wsi2ml_toolkit.formats.qupath import (
+    AREA,
+    LENGTH,
+    PERIMETER,
+    colour_rgb,
+    is_ellipse,
+    with_ellipse_flag,
+)
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from exports.rows import ExportClass, ExportRow, ExportSlide
-
-FORMAT_NAME = "wsi2ml-export"
-FORMAT_VERSION = 1
 
 # Rows serialised by one orjson call. 100,000 features of 20 vertices: one call each, joined,
 # took 1.0-1.7 s, against 0.19-0.32 s at 1,000 a call (1 MB of text, held once).
@@ -50,10 +61,6 @@ SMALL_FILES = {"compress_type": ZIP_DEFLATED, "compress_level": 6}
 # back, many of them empty or a few bytes long; one write per piece would cost the server more
 # than the compression.
 OUT_BYTES = 256 * 1024
-# QuPath keeps a polygon with "isEllipse" in its geometry as an ellipse fitted to the bounding
-# box; that is only true of an ellipse that was neither clipped nor edited into another shape.
-# Its vertices must lie on that fitted ellipse within this (relative) distance, plus rounding.
-ELLIPSE_TOLERANCE = 0.01
 MASK_MAX_CLASSES = 65535
 
 
@@ -123,7 +130,7 @@ def zip_stream(
     """
     writer = _Writer(manifest_base, classes, mask_mpp)
     zipped = ZipStream(compress_type=ZIP_STORED)
-    zipped.add(readme_text(manifest_base, mask_mpp is not None), "README.txt", **SMALL_FILES)
+    zipped.add(readme_text(manifest_base, mask_mpp is not None), README, **SMALL_FILES)
     geojson_compression = (
         {"compress_type": ZIP_STORED}
         if compress_level is None
@@ -132,14 +139,14 @@ def zip_stream(
     for slide in slides:
         zipped.add(
             writer.geojson(slide, rows_for),
-            f"annotations/{slide.stem}.geojson",
+            geojson_name(slide.stem),
             **geojson_compression,
         )
         if mask_mpp is not None:
             # Iterated only once the GeoJSON above is written: zipstream-ng writes entries in
             # order, and the mask is painted while the GeoJSON is. PNG is compressed already.
-            zipped.add(writer.mask_png(slide), f"masks/{slide.stem}.png")
-    zipped.add(writer.manifest(slides), "manifest.json", **SMALL_FILES)
+            zipped.add(writer.mask_png(slide), mask_name(slide.stem))
+    zipped.add(writer.manifest(slides), MANIFEST, **SMALL_FILES)
 
     pieces = iter(zipped)
     held: list[bytes] = []
@@ -183,7 +190,7 @@ class _Writer:
 
     def geojson(self, slide: ExportSlide, rows_for) -> Iterator[bytes]:
         """The slide's FeatureCollection, ``CHUNK_ROWS`` features per orjson call."""
-        name = f"annotations/{slide.stem}.geojson"
+        name = geojson_name(slide.stem)
         self.content_hash.update(name.encode() + b"\0")
         if self.mask_mpp is not None:
             self.painter = _MaskPainter(slide, self.mask_mpp, len(self.classes))
@@ -264,9 +271,9 @@ class _Writer:
             # Most features: an unreviewed region with its stored area and perimeter (one dict
             # here rather than feature_measurements' checks: 0.3 µs a feature against 2.1 µs).
             properties["measurements"] = (
-                {"Area µm^2": area_um2}
+                {AREA: area_um2}
                 if perimeter_um is None
-                else {"Area µm^2": area_um2, "Perimeter µm": perimeter_um}
+                else {AREA: area_um2, PERIMETER: perimeter_um}
             )
         else:
             measurements = feature_measurements(kind, area_um2, perimeter_um, verdicts, agreement)
@@ -287,7 +294,7 @@ class _Writer:
         painter, self.painter = self.painter, None
         assert painter is not None and painter.slide is slide, "mask before its GeoJSON"
         data = painter.png()
-        self.content_hash.update(f"masks/{slide.stem}.png".encode() + b"\0")
+        self.content_hash.update(mask_name(slide.stem).encode() + b"\0")
         self.content_hash.update(data)
         yield data
 
@@ -324,8 +331,8 @@ class _Writer:
                     "mpp_y": slide.mpp_y,
                     "objective_power": slide.objective_power,
                     "bounds": list(slide.bounds) if slide.bounds else None,
-                    "geojson": f"annotations/{slide.stem}.geojson",
-                    "mask": f"masks/{slide.stem}.png" if masks else None,
+                    "geojson": geojson_name(slide.stem),
+                    "mask": mask_name(slide.stem) if masks else None,
                     "features": self.summary.per_slide.get(slide.id, 0),
                 }
                 for slide in slides
@@ -368,12 +375,6 @@ assert ExportRow._fields == (
 # --- Features ----------------------------------------------------------------------------------
 
 
-def colour_rgb(colour: str) -> list[int]:
-    """The colour "#rrggbb" as QuPath's [r, g, b]."""
-    value = int(colour.removeprefix("#"), 16)
-    return [value >> 16, (value >> 8) & 0xFF, value & 0xFF]
-
-
 def feature_measurements(
     kind: str,
     area_um2: float | None,
@@ -386,12 +387,12 @@ def feature_measurements(
     measurements: dict[str, float] = {}
     if kind == "line":
         if perimeter_um is not None:
-            measurements["Length µm"] = perimeter_um
+            measurements[LENGTH] = perimeter_um
     elif kind != "point":
         if area_um2 is not None:
-            measurements["Area µm^2"] = area_um2
+            measurements[AREA] = area_um2
         if perimeter_um is not None:
-            measurements["Perimeter µm"] = perimeter_um
+            measurements[PERIMETER] = perimeter_um
     if agreement is not None:
         measurements["Agreement"] = agreement
     if any(verdicts.values()):
@@ -400,30 +401,6 @@ def feature_measurements(
         measurements["Verdicts wrong region"] = verdicts.get("wrong_region", 0)
         measurements["Verdicts reject"] = verdicts.get("reject", 0)
     return measurements
-
-
-def is_ellipse(geometry: str) -> bool:
-    """Whether the polygon's vertices lie on the ellipse inscribed in its bounding box, the
-    shape QuPath rebuilds from a geometry flagged ``isEllipse``."""
-    shape = orjson.loads(geometry)
-    if shape.get("type") != "Polygon" or len(shape["coordinates"]) != 1:
-        return False
-    xy = np.asarray(shape["coordinates"][0], dtype=float)
-    if len(xy) < 8:
-        return False
-    low, high = xy.min(axis=0), xy.max(axis=0)
-    centre, radii = (low + high) / 2, (high - low) / 2
-    if radii.min() <= 0:
-        return False
-    distance = np.hypot(*((xy - centre) / radii).T)
-    # 0.01 px of rounding, relative to the smaller radius, on top of the tolerance.
-    return bool(np.abs(distance - 1).max() <= ELLIPSE_TOLERANCE + 0.02 / radii.min())
-
-
-def with_ellipse_flag(geometry: str) -> str:
-    """The geometry's JSON text with QuPath's foreign member ``"isEllipse": true`` added (QuPath's
-    ROITypeAdapters writes it inside the geometry object, not in the properties)."""
-    return geometry.rstrip().removesuffix("}") + ', "isEllipse": true}'
 
 
 # --- Masks -------------------------------------------------------------------------------------
@@ -440,15 +417,9 @@ def mask_size(slide: ExportSlide, mask_mpp: float) -> tuple[int, int]:
 
 
 class _MaskPainter:
-    """One slide's label mask: each polygon painted with its class index, holes left as they
-    were, a higher index over a lower one wherever they overlap (whatever the order painted).
-
-    A mask pixel is painted when its centre lies inside the polygon (even-odd rule over all the
-    rings of a feature, which for a valid polygon or multipolygon is its interior, holes and
-    polygons within holes included). Computed here rather than with Pillow's ImageDraw, which
-    rounds vertices to whole pixels and fills both ends of every span: a 20-pixel square came out
-    21 pixels wide.
-    """
+    """One slide's label mask, painted as each row is written, by the toolkit's one rule for
+    masks (wsi2ml_toolkit.raster): a pixel is a polygon's when its centre lies inside it, holes
+    left as they were, a higher class index over a lower one wherever they overlap."""
 
     def __init__(self, slide: ExportSlide, mask_mpp: float, class_count: int):
         self.slide = slide
@@ -468,47 +439,8 @@ class _MaskPainter:
             rings = [ring for polygon in shape["coordinates"] for ring in polygon]
         else:
             return
-        index = self.dtype(row.class_index)
-        for y, start, end in self.spans(rings):
-            painted = self.pixels[y, start:end]
-            np.maximum(painted, index, out=painted)
-
-    def spans(self, rings: list) -> Iterator[tuple[int, int, int]]:
-        """(row, first column, column past the last) of each run of pixels inside ``rings``."""
-        starts, ends = [], []
-        for ring in rings:
-            xy = np.asarray(ring, dtype=float) * self.scale
-            starts.append(xy[:-1])
-            ends.append(xy[1:])
-        if not starts:
-            return
-        a, b = np.concatenate(starts), np.concatenate(ends)
-        height, width = self.pixels.shape
-        # Row r (centre r + 0.5) crosses an edge when low <= r + 0.5 < high: half-open, so that a
-        # closed ring crosses every row an even number of times, vertices included.
-        low, high = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
-        first = np.clip(np.ceil(low - 0.5), 0, height).astype(np.int64)
-        past = np.clip(np.ceil(high - 0.5), 0, height).astype(np.int64)
-        counts = np.maximum(past - first, 0)
-        if not counts.any():
-            return
-        edge = np.repeat(np.arange(len(a)), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        rows = first[edge] + offsets
-        ax, ay, bx, by = a[edge, 0], a[edge, 1], b[edge, 0], b[edge, 1]
-        x = ax + (rows + 0.5 - ay) / (by - ay) * (bx - ax)
-        order = np.lexsort((x, rows))
-        rows, x = rows[order], x[order]
-        # Crossings pair up within each row (even counts), so pairs can be taken over all rows.
-        column_from = np.clip(np.ceil(x[0::2] - 0.5), 0, width).astype(np.int64)
-        column_past = np.clip(np.ceil(x[1::2] - 0.5), 0, width).astype(np.int64)
-        keep = column_past > column_from
-        yield from zip(
-            rows[0::2][keep].tolist(),
-            column_from[keep].tolist(),
-            column_past[keep].tolist(),
-            strict=True,
-        )
+        scaled = [np.asarray(ring, dtype=float) * self.scale for ring in rings]
+        raster.paint(self.pixels, [scaled], row.class_index)
 
     def png(self) -> bytes:
         image = Image.fromarray(self.pixels)
