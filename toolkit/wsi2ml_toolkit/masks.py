@@ -1,0 +1,211 @@
+"""Label masks of patches and of whole slides, from annotations, by the export's rule.
+
+A mask holds a class index per pixel: 0 background, ``i + 1`` for ``classes[i]``. A pixel is a
+polygon's when its centre lies inside it (holes left out, islands in holes kept), and where
+polygons of different classes overlap the higher index wins: the rule of ``raster`` that the
+export's ``masks/<stem>.png`` are painted by, so that a slide mask here equals the export's.
+Points and lines have no area and are not painted; features of classes not listed are left out.
+
+Speed: the polygons go into a shapely STRtree once; a patch's mask is one query of the tree
+with the patch's box, then one ``raster.paint`` call per class present, in time proportional
+to the patch's area plus the edges of the polygons it touches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from wsi2ml_toolkit import raster
+from wsi2ml_toolkit.features import Feature
+
+
+class LabelRasterizer:
+    """Paints the polygons of ``features`` whose class is one of ``classes`` (names, in index
+    order: ``classes[0]`` is 1) into label masks. ``mpp_x``, ``mpp_y`` are the slide's µm per
+    level-0 pixel, needed to ask for masks by mpp rather than by downsample."""
+
+    def __init__(
+        self,
+        features: Iterable[Feature],
+        classes: Sequence[str],
+        *,
+        mpp_x: float | None = None,
+        mpp_y: float | None = None,
+    ):
+        self.classes = tuple(classes)
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"Classes are named more than once: {', '.join(self.classes)}.")
+        self.mpp_x, self.mpp_y = mpp_x, mpp_y
+        self.dtype = np.uint8 if len(self.classes) <= 255 else np.uint16
+        index = {name: i + 1 for i, name in enumerate(self.classes)}
+        shapes, values = [], []
+        for feature in features:
+            value = index.get(feature.class_name)
+            area = _polygonal(feature.geometry) if value else None
+            if area is not None:
+                shapes.append(area)
+                values.append(value)
+        units, unit_values = _disjoint_per_class(shapes, values)
+        self.shapes: list[BaseGeometry] = units
+        self.values = unit_values
+        # Rings as arrays, taken out of shapely once: a patch then only shifts and scales them.
+        self.rings: list[list[np.ndarray]] = [_rings(shape) for shape in units]
+        self.tree = shapely.STRtree(units)
+
+    def __len__(self) -> int:
+        """How many polygons it paints (once overlapping ones of a class are merged)."""
+        return len(self.shapes)
+
+    @property
+    def mpp(self) -> float | None:
+        """Mean of ``mpp_x`` and ``mpp_y``: the scale ``mpp=`` is taken against, as Slide.mpp."""
+        known = [m for m in (self.mpp_x, self.mpp_y) if m]
+        return sum(known) / len(known) if known else None
+
+    def patch_mask(
+        self,
+        x: float,
+        y: float,
+        size: int,
+        mpp: float | None = None,
+        *,
+        downsample: float | None = None,
+    ) -> np.ndarray:
+        """The ``size`` x ``size`` label mask of the patch whose top-left is level-0 pixel
+        (``x``, ``y``), at ``mpp`` µm per pixel or ``downsample`` level-0 pixels per pixel
+        (exactly one; Patch.downsample fits), covering the same pixels ``Slide.read`` does."""
+        scale = self._downsample(mpp, downsample)
+        pixels = np.zeros((size, size), dtype=self.dtype)
+        extent = size * scale
+        hits = self.tree.query(shapely.box(x, y, x + extent, y + extent))
+        if not len(hits):
+            return pixels
+        origin = np.array([x, y], dtype=float)
+        values = self.values[hits]
+        # Ascending, so that a higher class paints over a lower one.
+        for value in np.unique(values):
+            # The polygons of one class are disjoint (see _disjoint_per_class), so their
+            # rings together, by the even-odd rule, are their union: one shape, one pass.
+            rings = [
+                (ring - origin) / scale for i in hits[values == value] for ring in self.rings[i]
+            ]
+            _fill(pixels, raster.spans(rings, width=size, height=size), int(value))
+        return pixels
+
+    def coverage(self, mask: np.ndarray) -> dict[str, float]:
+        """The fraction of ``mask``'s pixels that each class holds, by class name."""
+        counts = np.bincount(mask.ravel(), minlength=len(self.classes) + 1)
+        total = max(mask.size, 1)
+        return {name: counts[i + 1] / total for i, name in enumerate(self.classes)}
+
+    def slide_mask(self, mpp: float, width: int, height: int) -> np.ndarray:
+        """The label mask of a whole slide of ``width`` x ``height`` level-0 pixels at ``mpp``
+        µm per pixel: ``ceil(width * mpp_x / mpp)`` pixels across, ``ceil(height * mpp_y /
+        mpp)`` down, pixel for pixel what the export writes as ``masks/<stem>.png``."""
+        if not (self.mpp_x and self.mpp_y):
+            raise ValueError("A slide mask by mpp needs the slide's mpp_x and mpp_y.")
+        # Less a hair, as the export: 4096 px at 0.25 µm/px are 2048 mask pixels at 0.5.
+        columns = max(1, math.ceil(width * self.mpp_x / mpp - 1e-9))
+        rows = max(1, math.ceil(height * self.mpp_y / mpp - 1e-9))
+        pixels = np.zeros((rows, columns), dtype=self.dtype)
+        scale = np.array([self.mpp_x / mpp, self.mpp_y / mpp])
+        # One polygon at a time: each paints within its own bounding window, whereas one call
+        # for a class would allocate a counter over the window of all its polygons together.
+        for rings, value in zip(self.rings, self.values.tolist(), strict=True):
+            raster.paint(pixels, [[ring * scale for ring in rings]], value)
+        return pixels
+
+    def _downsample(self, mpp: float | None, downsample: float | None) -> float:
+        if (mpp is None) == (downsample is None):
+            raise ValueError("Give the mask's resolution as mpp= or downsample=, not both.")
+        if downsample is not None:
+            return float(downsample)
+        if self.mpp is None:
+            raise ValueError("A mask by mpp needs the slide's mpp; give downsample= instead.")
+        return mpp / self.mpp
+
+
+def _fill(pixels: np.ndarray, runs: tuple[np.ndarray, ...], value: int) -> None:
+    """Set ``value`` over ``runs`` (raster.spans' rows, first and past columns), in place.
+
+    Pixels inside are the rule of raster.spans; setting them is done here rather than by
+    raster.paint, whose difference array over the whole window (summed in int64: ten times
+    slower than int32) cost 1.8 ms a class for a 256-pixel patch where this costs 0.1 to
+    0.2 ms (CPU time, measured on patches of 20,000 polygons): only the pixels inside are
+    touched, by one index array built with np.repeat.
+    """
+    rows, starts, ends = runs
+    if not len(rows):
+        return
+    lengths = ends - starts
+    first = rows * pixels.shape[1] + starts
+    steps = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
+    pixels.reshape(-1)[np.arange(int(lengths.sum())) + steps] = value
+
+
+def _disjoint_per_class(
+    shapes: list[BaseGeometry], values: list[int]
+) -> tuple[list[BaseGeometry], np.ndarray]:
+    """``shapes`` with those of one class whose interiors overlap replaced by their union,
+    and the class of each: polygons of a class then never overlap, so that a patch paints a
+    class in one pass. Shapes that overlap none of their class are kept as they are."""
+    array = np.array(shapes, dtype=object)
+    classes = np.asarray(values, dtype=np.int64)
+    if len(array) < 2:
+        return shapes, classes
+    a, b = shapely.STRtree(array).query(array, predicate="intersects")
+    linked = (a < b) & (classes[a] == classes[b])
+    a, b = a[linked], b[linked]
+    overlapping = ~shapely.touches(array[a], array[b])
+    groups = _components(len(array), a[overlapping], b[overlapping])
+    leaders, members = np.unique(groups, return_inverse=True)
+    if len(leaders) == len(array):
+        return shapes, classes
+    sizes = np.bincount(members)
+    merged = [
+        array[leader] if sizes[i] == 1 else shapely.union_all(array[members == i])
+        for i, leader in enumerate(leaders)
+    ]
+    return merged, classes[leaders]
+
+
+def _components(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each of ``count`` items, the smallest item linked to it through pairs (a, b)."""
+    labels = np.arange(count)
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        new = labels.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]  # pointer jumping: a long chain takes about log2(length) rounds
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def _polygonal(shape: BaseGeometry | None) -> BaseGeometry | None:
+    """The polygons of ``shape`` (a Polygon or MultiPolygon, or those in a collection), None
+    when it has no area."""
+    if shape is None or shape.is_empty:
+        return None
+    if shape.geom_type in ("Polygon", "MultiPolygon"):
+        return shape
+    if shape.geom_type == "GeometryCollection":
+        parts = [part for part in shape.geoms if part.geom_type in ("Polygon", "MultiPolygon")]
+        return shapely.union_all(parts) if parts else None
+    return None
+
+
+def _rings(shape: BaseGeometry) -> list[np.ndarray]:
+    """Every ring of a Polygon or MultiPolygon, exterior and interiors, as n x 2 arrays."""
+    polygons = shape.geoms if shape.geom_type == "MultiPolygon" else [shape]
+    return [
+        np.asarray(ring.coords, dtype=float)[:, :2]
+        for polygon in polygons
+        for ring in (polygon.exterior, *polygon.interiors)
+    ]
