@@ -34,6 +34,7 @@ def test_it_reads_size_square_rgb_patches_at_any_mpp(real_slides, mpp):
         patch = slide.read(512, 256, 200, mpp=mpp)
     assert patch.shape == (200, 200, 3)
     assert patch.dtype == np.uint8
+    assert patch.flags.writeable  # a DataLoader makes tensors of it without a warning
 
 
 def test_a_single_level_slide_is_read_at_level_0_and_shrunk(real_slides):

@@ -54,45 +54,33 @@ def spans(
 
 def inside(rings: Sequence[np.ndarray], *, width: int, height: int) -> np.ndarray:
     """A ``height`` x ``width`` boolean array: which pixels' centres lie inside ``rings``."""
-    return _covered([rings], width=width, height=height)
+    pixels = np.zeros((height, width), dtype=bool)
+    fill(pixels, spans(rings, width=width, height=height), True)
+    return pixels
 
 
 def paint(pixels: np.ndarray, shapes: Sequence[Sequence[np.ndarray]], value: int) -> None:
     """Paint ``value`` into ``pixels`` (2-D, in place) wherever a pixel's centre lies inside one
-    of ``shapes`` (each a list of rings in ``pixels``' coordinates) and the pixel holds less.
-
-    Works in the shapes' bounding window, in time proportional to its area plus their edges: one
-    cumulative sum over the window rather than a slice assignment per run.
-    """
+    of ``shapes`` (each a list of rings in ``pixels``' coordinates) and the pixel holds less."""
     height, width = pixels.shape
-    boxes = [
-        np.concatenate([np.asarray(r, dtype=float).reshape(-1, 2) for r in s])
-        for s in shapes
-        if len(s)
-    ]
-    if not boxes:
-        return
-    points = np.concatenate(boxes)
-    x0 = int(np.clip(np.floor(points[:, 0].min()), 0, width))
-    x1 = int(np.clip(np.ceil(points[:, 0].max()) + 1, 0, width))
-    y0 = int(np.clip(np.floor(points[:, 1].min()), 0, height))
-    y1 = int(np.clip(np.ceil(points[:, 1].max()) + 1, 0, height))
-    if x1 <= x0 or y1 <= y0:
-        return
-    shifted = [[np.asarray(r, dtype=float).reshape(-1, 2) - (x0, y0) for r in s] for s in shapes]
-    window = pixels[y0:y1, x0:x1]
-    covered = _covered(shifted, width=x1 - x0, height=y1 - y0)
-    value = window.dtype.type(value)
-    np.maximum(window, np.where(covered, value, window.dtype.type(0)), out=window)
-
-
-def _covered(shapes: Sequence[Sequence[np.ndarray]], *, width: int, height: int) -> np.ndarray:
-    """Pixels inside any of ``shapes``: +1 where a run starts, -1 past its end, summed along
-    each row (the runs of one shape are disjoint, so a sum above 0 is inside one of them)."""
-    change = np.zeros((height, width + 1), dtype=np.int32)
     for rings in shapes:
-        rows, starts, ends = spans(rings, width=width, height=height)
-        np.add.at(change, (rows, starts), 1)
-        np.add.at(change, (rows, ends), -1)
-    # dtype given: numpy would sum int32 in int64, 14 times slower on a 256 x 257 window.
-    return np.cumsum(change[:, :width], axis=1, dtype=np.int32) > 0
+        fill(pixels, spans(rings, width=width, height=height), value)
+
+
+def fill(pixels: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray], value) -> None:
+    """Raise the pixels of ``runs`` (``spans``' rows, first and past columns) to ``value``
+    where they hold less, in place.
+
+    Only the pixels inside are touched, through one index array made with np.repeat: a
+    difference array summed over the shape's bounding window cost 1.8 ms a class for a
+    256-pixel patch where this costs 0.1 to 0.2 ms (CPU time, patches of 20,000 polygons).
+    """
+    rows, starts, ends = runs
+    if not len(rows):
+        return
+    lengths = ends - starts
+    first = rows * pixels.shape[1] + starts
+    steps = np.repeat(first - (np.cumsum(lengths) - lengths), lengths)
+    flat = pixels.reshape(-1)
+    where = np.arange(int(lengths.sum())) + steps
+    flat[where] = np.maximum(flat[where], value)

@@ -215,7 +215,9 @@ class Slide:
             # needs interpolation instead.
             method = Image.Resampling.BOX if scale >= 1 else Image.Resampling.BILINEAR
             image = image.resize((width, height), method, box=(0, 0, span_x, span_y))
-        return np.asarray(image)
+        # A copy (0.2 MB for 256 px): np.asarray of a Pillow image is read-only, which PyTorch
+        # warns of when a DataLoader turns it into a tensor.
+        return np.array(image)
 
 
 def _on_white(region: Image.Image) -> Image.Image:
