@@ -8,6 +8,7 @@ output changes. To accept a change, rewrite it with
 and review the diff.
 """
 
+import gc
 import hashlib
 import io
 import math
@@ -638,3 +639,35 @@ def test_qupath_example_geometries_are_valid():
     for feature in orjson.loads(EXAMPLE.read_bytes())["features"]:
         geometry = {k: v for k, v in feature["geometry"].items() if k != "isEllipse"}
         assert shapely.from_geojson(orjson.dumps(geometry)).is_valid
+
+
+def test_collections_are_spaced_while_exports_run_and_restored_after_the_last():
+    before = gc.get_threshold()
+    with writer.collections_spaced():
+        assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
+        with writer.collections_spaced():  # a second export in another thread
+            pass
+        assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
+    assert gc.get_threshold() == before
+
+
+def test_a_zip_stream_closed_early_restores_the_collector():
+    before = gc.get_threshold()
+    stream = writer.zip_stream(
+        manifest_base=writer.manifest_base_make(
+            created="2026-12-01T00:00:00Z",
+            wsi2ml_version="test",
+            project={"id": 1, "name": "P"},
+            parameters={},
+            policy="all",
+        ),
+        slides=[],
+        classes=[],
+        rows_for=lambda slide: [],
+        mask_mpp=None,
+        on_finish=lambda summary: None,
+    )
+    next(stream)
+    assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
+    stream.close()
+    assert gc.get_threshold() == before
