@@ -23,6 +23,7 @@ import orjson
 import pytest
 import shapely
 from PIL import Image
+from wsi2ml_toolkit import collector
 
 from exports import writer
 from exports.rows import ExportClass, ExportRow, ExportSlide
@@ -641,16 +642,6 @@ def test_qupath_example_geometries_are_valid():
         assert shapely.from_geojson(orjson.dumps(geometry)).is_valid
 
 
-def test_collections_are_spaced_while_exports_run_and_restored_after_the_last():
-    before = gc.get_threshold()
-    with writer.collections_spaced():
-        assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
-        with writer.collections_spaced():  # a second export in another thread
-            pass
-        assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
-    assert gc.get_threshold() == before
-
-
 def test_a_zip_stream_closed_early_restores_the_collector():
     before = gc.get_threshold()
     stream = writer.zip_stream(
@@ -668,6 +659,6 @@ def test_a_zip_stream_closed_early_restores_the_collector():
         on_finish=lambda summary: None,
     )
     next(stream)
-    assert gc.get_threshold()[0] == writer.GC_THRESHOLD_WHILE_EXPORTING
+    assert gc.get_threshold()[0] == collector.SPACED_THRESHOLD
     stream.close()
     assert gc.get_threshold() == before

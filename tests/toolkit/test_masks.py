@@ -157,13 +157,18 @@ def test_coverage_is_the_fraction_of_pixels_per_class():
     assert coverage == {"Stroma": 0.0, "Tumour": 0.5, "Necrosis": 0.0}
 
 
-def test_a_patch_is_one_rasterisation_per_class_present(monkeypatch):
-    calls = []
-    spans = raster.spans
-    monkeypatch.setattr(raster, "spans", lambda *a, **k: calls.append(1) or spans(*a, **k))
+def test_a_patch_is_one_rasterisation_of_every_class_and_one_fill_per_class(monkeypatch):
+    spans_calls, fills = [], []
+    edge_spans, fill = raster.edge_spans, raster.fill
+    monkeypatch.setattr(
+        raster, "edge_spans", lambda *a, **k: spans_calls.append(1) or edge_spans(*a, **k)
+    )
+    monkeypatch.setattr(raster, "fill", lambda p, runs, v: fills.append(v) or fill(p, runs, v))
     features = [Feature(box(i * 10, 0, i * 10 + 8, 8), class_name=CLASSES[i % 2]) for i in range(9)]
-    LabelRasterizer(features, CLASSES).patch_mask(0, 0, 100, downsample=1.0)
-    assert len(calls) == 2
+    mask = LabelRasterizer(features, CLASSES).patch_mask(0, 0, 100, downsample=1.0)
+    assert len(spans_calls) == 1
+    assert fills == [1, 2]
+    assert np.count_nonzero(mask == 1) == 5 * 64 and np.count_nonzero(mask == 2) == 4 * 64
 
 
 def test_more_than_255_classes_make_16_bit_masks():

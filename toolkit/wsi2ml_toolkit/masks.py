@@ -53,8 +53,18 @@ class LabelRasterizer:
         units, unit_values = _disjoint_per_class(shapes, values)
         self.shapes: list[BaseGeometry] = units
         self.values = unit_values
-        # Rings as arrays, taken out of shapely once: a patch then only shifts and scales them.
+        # Rings as arrays, taken out of shapely once; and every ring's edges in two arrays
+        # (from, to), with where each polygon's begin: a patch then gathers, shifts and scales
+        # the edges it needs in a few numpy calls.
         self.rings: list[list[np.ndarray]] = [_rings(shape) for shape in units]
+        froms = [ring[:-1] for rings in self.rings for ring in rings]
+        tos = [ring[1:] for rings in self.rings for ring in rings]
+        self.edge_counts = np.array(
+            [sum(len(ring) - 1 for ring in rings) for rings in self.rings], dtype=np.int64
+        )
+        self.edge_starts = np.cumsum(self.edge_counts) - self.edge_counts
+        self.edge_a = np.concatenate(froms) if froms else np.empty((0, 2))
+        self.edge_b = np.concatenate(tos) if tos else np.empty((0, 2))
         self.tree = shapely.STRtree(units)
 
     def __len__(self) -> int:
@@ -85,16 +95,26 @@ class LabelRasterizer:
         hits = self.tree.query(shapely.box(x, y, x + extent, y + extent))
         if not len(hits):
             return pixels
+        # The hit polygons' edges, gathered from the arrays made at construction, shifted and
+        # scaled at once, each tagged with its class: the polygons of one class are disjoint
+        # (_disjoint_per_class), so their rings together, by the even-odd rule, are their
+        # union, and one raster.edge_spans call paints every class.
+        hits = np.sort(hits)
+        counts = self.edge_counts[hits]
+        edges = np.repeat(self.edge_starts[hits] - (np.cumsum(counts) - counts), counts)
+        edges += np.arange(int(counts.sum()))
         origin = np.array([x, y], dtype=float)
-        values = self.values[hits]
-        # Ascending, so that a higher class paints over a lower one.
-        for value in np.unique(values):
-            # The polygons of one class are disjoint (see _disjoint_per_class), so their
-            # rings together, by the even-odd rule, are their union: one shape, one pass.
-            rings = [
-                (ring - origin) / scale for i in hits[values == value] for ring in self.rings[i]
-            ]
-            raster.fill(pixels, raster.spans(rings, width=size, height=size), int(value))
+        a = (self.edge_a[edges] - origin) / scale
+        b = (self.edge_b[edges] - origin) / scale
+        rows, starts, ends, values = raster.edge_spans(
+            a, b, np.repeat(self.values[hits], counts), width=size, height=size
+        )
+        # Ascending (edge_spans orders runs by class), so that a higher class paints over.
+        bounds = np.flatnonzero(np.diff(values)) + 1
+        for part in np.split(np.arange(len(values)), bounds):
+            if len(part):
+                runs = (rows[part], starts[part], ends[part])
+                raster.fill(pixels, runs, int(values[part[0]]))
         return pixels
 
     def coverage(self, mask: np.ndarray) -> dict[str, float]:

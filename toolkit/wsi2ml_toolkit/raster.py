@@ -24,11 +24,27 @@ def spans(
     the grid's pixels). The runs of one shape never overlap."""
     rings = [np.asarray(ring, dtype=float).reshape(-1, 2) for ring in rings]
     rings = [ring for ring in rings if len(ring) >= 2]
-    empty = np.empty(0, dtype=np.int64)
     if not rings:
+        empty = np.empty(0, dtype=np.int64)
         return empty, empty, empty
     a = np.concatenate([ring[:-1] for ring in rings])
     b = np.concatenate([ring[1:] for ring in rings])
+    rows, starts, ends, _ = edge_spans(
+        a, b, np.zeros(len(a), dtype=np.int64), width=width, height=height
+    )
+    return rows, starts, ends
+
+
+def edge_spans(
+    a: np.ndarray, b: np.ndarray, groups: np.ndarray, *, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of pixels inside each group of edges, all groups in one pass: edges go from
+    ``a`` to ``b`` (n x 2 arrays of x, y in the grid's pixels), ``groups`` (n integers) says
+    which shape each belongs to, and a group's pixels are those inside its rings by the
+    even-odd rule. Returns (rows, first columns, columns past the last, group) of the runs,
+    ordered by group. One pass rather than one per shape: a patch of 2.4 classes took 0.56 ms
+    in ``spans`` called per class, mostly numpy's fixed cost per call."""
+    empty = np.empty(0, dtype=np.int64)
     # Row r (centre r + 0.5) crosses an edge when low <= r + 0.5 < high: half-open, so that a
     # closed ring crosses every row an even number of times, vertices included.
     low, high = np.minimum(a[:, 1], b[:, 1]), np.maximum(a[:, 1], b[:, 1])
@@ -37,19 +53,20 @@ def spans(
     counts = np.maximum(past - first, 0)
     total = int(counts.sum())
     if not total:
-        return empty, empty, empty
+        return empty, empty, empty, empty
     edge = np.repeat(np.arange(len(a)), counts)
     offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
     rows = first[edge] + offsets
     ax, ay, bx, by = a[edge, 0], a[edge, 1], b[edge, 0], b[edge, 1]
     x = ax + (rows + 0.5 - ay) / (by - ay) * (bx - ax)
-    order = np.lexsort((x, rows))
-    rows, x = rows[order], x[order]
-    # Crossings pair up within each row (even counts), so pairs can be taken over all rows.
+    group = np.asarray(groups)[edge]
+    order = np.lexsort((x, rows, group))
+    rows, x, group = rows[order], x[order], group[order]
+    # Crossings pair up within each group's row (even counts), so pairs can be taken over all.
     column_from = np.clip(np.ceil(x[0::2] - 0.5), 0, width).astype(np.int64)
     column_past = np.clip(np.ceil(x[1::2] - 0.5), 0, width).astype(np.int64)
     keep = column_past > column_from
-    return rows[0::2][keep], column_from[keep], column_past[keep]
+    return rows[0::2][keep], column_from[keep], column_past[keep], group[0::2][keep]
 
 
 def inside(rings: Sequence[np.ndarray], *, width: int, height: int) -> np.ndarray:
