@@ -95,7 +95,7 @@ def test_overlapping_polygons_of_one_class_paint_their_union_not_their_even_odd(
     mask = labels.patch_mask(0, 0, 100, downsample=1.0)
     assert mask[45, 45] == 1
     assert np.count_nonzero(mask) == first.union(second).area
-    assert len(labels) == 1
+    assert len(labels) == 2  # painted as drawn, not merged first
 
 
 def test_polygons_of_a_class_that_only_touch_stay_apart_and_paint_both():
