@@ -645,16 +645,10 @@ def test_qupath_example_geometries_are_valid():
 def test_a_zip_stream_closed_early_restores_the_collector():
     before = gc.get_threshold()
     stream = writer.zip_stream(
-        manifest_base=writer.manifest_base_make(
-            created="2026-12-01T00:00:00Z",
-            wsi2ml_version="test",
-            project={"id": 1, "name": "P"},
-            parameters={},
-            policy="all",
-        ),
-        slides=[],
-        classes=[],
-        rows_for=lambda slide: [],
+        manifest_base=base_make(),
+        slides=[slide_make()],
+        classes=CLASSES,
+        rows_for=lambda slide: many_rows(10),
         mask_mpp=None,
         on_finish=lambda summary: None,
     )
