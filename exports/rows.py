@@ -17,7 +17,6 @@ from functools import partial
 from typing import NamedTuple
 
 import shapely
-from wsi2ml_toolkit.export import stem_make  # noqa: F401 (exports.selectors names it here)
 
 from annotations.geometry import measures
 from exports.policy import Policy

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.db.models import Count, Q
+from wsi2ml_toolkit.export import stem_make
 
 from annotations.models import Annotation
 from exports import portable, rows
@@ -146,7 +147,7 @@ def _export_slide(slide: Slide, assignments: list[int]) -> ExportSlide:
         mpp_y=slide.mpp_y,
         objective_power=slide.objective_power,
         bounds=bounds if None not in bounds else None,
-        stem=rows.stem_make(slide_id=slide.pk, path=slide.path),
+        stem=stem_make(slide_id=slide.pk, path=slide.path),
         assignments=tuple(assignments),
     )
 

@@ -1,9 +1,9 @@
 """The review policies on verdict summaries: exports.policy (no database)."""
 
 import pytest
+from wsi2ml_toolkit.export import stem_make
 
 from exports.policy import Judgement, Policy
-from exports.rows import stem_make
 
 TUMOUR, STROMA, NECROSIS = 1, 2, 3
 CLASSES = {TUMOUR: 1, STROMA: 2, NECROSIS: 3}
