@@ -1,5 +1,6 @@
 """The toolkit stands alone: it imports no Django, and installs with only its own dependencies."""
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -54,7 +55,13 @@ def test_the_toolkit_installs_alone_and_runs_without_the_server(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    done = subprocess.run([*pip, str(TOOLKIT)], capture_output=True, text=True)
+    # From a copy: building in place would leave build/ and egg-info in the checkout.
+    source = shutil.copytree(
+        TOOLKIT,
+        tmp_path / "toolkit",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    done = subprocess.run([*pip, str(source)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
-from typing import IO, TypeVar
-
-T = TypeVar("T")
+from typing import IO
 
 
 class Progress:
@@ -68,10 +65,3 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def tracked(items: Iterable[T], progress: Progress) -> Iterator[T]:
-    """Yield ``items``, advancing ``progress`` after each."""
-    for item in items:
-        yield item
-        progress.advance()

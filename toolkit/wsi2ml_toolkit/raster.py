@@ -69,13 +69,6 @@ def edge_spans(
     return rows[0::2][keep], column_from[keep], column_past[keep], group[0::2][keep]
 
 
-def inside(rings: Sequence[np.ndarray], *, width: int, height: int) -> np.ndarray:
-    """A ``height`` x ``width`` boolean array: which pixels' centres lie inside ``rings``."""
-    pixels = np.zeros((height, width), dtype=bool)
-    fill(pixels, spans(rings, width=width, height=height), True)
-    return pixels
-
-
 def paint(pixels: np.ndarray, shapes: Sequence[Sequence[np.ndarray]], value: int) -> None:
     """Paint ``value`` into ``pixels`` (2-D, in place) wherever a pixel's centre lies inside one
     of ``shapes`` (each a list of rings in ``pixels``' coordinates) and the pixel holds less."""
