@@ -133,9 +133,14 @@ def fits(page) -> bool:
 
 
 def visit(page, live_server, path: str) -> None:
-    response = page.goto(f"{live_server.url}{path}")
+    """Open the page and wait until its scripts have run and its eager images have arrived.
+    Not "networkidle": that also waits on connections the browser keeps for itself, and once
+    in CI it waited past 30 s on a page with nothing left to load."""
+    response = page.goto(f"{live_server.url}{path}", wait_until="load")
     assert response.status == 200, path
-    page.wait_for_load_state("networkidle")
+    page.wait_for_function(
+        "() => [...document.images].every(image => image.loading === 'lazy' || image.complete)"
+    )
 
 
 def test_every_admin_page_loads_without_script_errors_for_the_admin(
