@@ -374,3 +374,69 @@ def test_its_errors_begin_with_the_files_name(tmp_path):
 def test_features_of_prefixes_errors_with_where():
     with pytest.raises(AnnotationFileError, match=r"^annotations/1_a\.geojson: \[0\]\.geometry"):
         list(qupath.features_of([feature({"type": "Point"})], where="annotations/1_a.geojson"))
+
+
+# Large files: polygons are made in bulk, a batch of features at a time (qupath._BATCH).
+
+
+def many_shapes(count):
+    """``count`` features of every geometry kind, in a repeating order, each moved right by its
+    index: polygons with and without holes and with integer or float positions, multipolygons,
+    lines and points."""
+
+    def square(x, y, size):
+        return [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+
+    out = []
+    for i in range(count):
+        kinds = [
+            {"type": "Polygon", "coordinates": [square(i, 0, 40)]},
+            {"type": "Polygon", "coordinates": [square(i, 0, 40), square(i + 10, 10, 10)[::-1]]},
+            {"type": "Polygon", "coordinates": [square(i + 0.25, 0.5, 40)]},
+            {"type": "MultiPolygon", "coordinates": [[square(i, 0, 40)], [square(i + 50, 0, 9)]]},
+            {"type": "LineString", "coordinates": [[i, 0], [i + 5, 5]]},
+            {"type": "Point", "coordinates": [i, 4]},
+        ]
+        shape = kinds[i % len(kinds)]
+        out.append(feature(shape, classification=f"class {i % 3}", measurements={"i": i}))
+    return out
+
+
+def test_a_large_file_reads_every_geometry_kind_in_order_as_shapely_reads_it():
+    features = many_shapes(2 * qupath._BATCH + 7)
+
+    found = read(collection(*features))
+
+    assert len(found) == len(features)
+    for i, (read_back, written) in enumerate(zip(found, features, strict=True)):
+        assert read_back.geometry.equals_exact(shapely.geometry.shape(written["geometry"]), 0)
+        assert (read_back.class_name, read_back.measurements) == (f"class {i % 3}", {"i": i})
+
+
+def test_a_bad_polygon_deep_in_a_large_file_is_named():
+    features = many_shapes(3 * qupath._BATCH)
+    features[2 * qupath._BATCH + 5]["geometry"] = {"type": "Polygon", "coordinates": UNCLOSED}
+
+    with pytest.raises(AnnotationFileError) as caught:
+        read(collection(*features))
+
+    assert str(caught.value).startswith(
+        f"features[{2 * qupath._BATCH + 5}].geometry.coordinates[0]: not closed"
+    )
+
+
+def test_the_first_fault_of_a_batch_is_named_when_a_later_feature_has_another():
+    features = many_shapes(qupath._BATCH)
+    features[100]["geometry"]["coordinates"] = [[[0, 0], [1, 1]]]
+    features[50]["properties"]["measurements"] = {"Area": "big"}
+
+    with pytest.raises(AnnotationFileError, match=r"^features\[50\]\.properties\.measurements"):
+        read(collection(*features))
+
+
+def test_measurements_a_float_cannot_hold_are_left_out_as_nan_is():
+    text = json.dumps(feature(measurements={"a": 1.5, "b": 10**400})).replace("}}", ', "c": NaN}}')
+
+    [found] = read_annotations_text(text)
+
+    assert found.measurements == {"a": 1.5}

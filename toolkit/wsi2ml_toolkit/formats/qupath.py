@@ -211,8 +211,14 @@ def features_of(document: Any, *, where: str | None = None) -> Iterator[Feature]
     given: ``where: features[12].geometry.coordinates[0]: not closed ...``.
     """
     try:
-        for path, value in _members(document):
-            yield feature_of(value, path)
+        for batch in _batches(_members(document), _BATCH):
+            # Polygons made in bulk: 20,000 of 20-60 vertices took 0.19 s, against 0.55 s made
+            # one by one. A batch with anything the bulk path does not take (or anything wrong
+            # in it) is read feature by feature, which names the first part at fault.
+            features = _in_bulk(batch)
+            if features is None:
+                features = [feature_of(value, path) for path, value in batch]
+            yield from features
     except AnnotationFileError as exc:
         if where:
             raise AnnotationFileError(f"{where}: {exc}") from None
@@ -226,6 +232,20 @@ def feature_of(value: Any, path: str = "") -> Feature:
     kind = value.get("type")
     if kind in GEOMETRY_TYPES or kind == "GeometryCollection":
         return Feature(geometry=shape_from_geojson(value, path))
+    parts = _feature_parts(value, path)
+    nucleus = value.get("nucleusGeometry")
+    return Feature(
+        geometry=shape_from_geojson(value["geometry"], _at(path, "geometry")),
+        nucleus=None
+        if nucleus is None
+        else shape_from_geojson(nucleus, _at(path, "nucleusGeometry")),
+        **parts,
+    )
+
+
+def _feature_parts(value: dict, path: str) -> dict[str, Any]:
+    """Everything of a Feature but its geometries, checked, as Feature's keyword arguments."""
+    kind = value.get("type")
     if kind not in ("Feature", None) or "geometry" not in value:
         raise AnnotationFileError(
             f"{_at(path, 'type')}: {_shown(kind)}; expected a Feature (with a geometry) or a "
@@ -239,27 +259,98 @@ def feature_of(value: Any, path: str = "") -> Feature:
     properties = dict(properties)
     raw_id = value.get("id")
     object_type = _object_type(properties, raw_id)
-    class_name, colour = _classification(
-        properties.pop("classification", None), _at(path, "properties.classification")
-    )
-    measurements = _measurements(
-        properties.pop("measurements", None), _at(path, "properties.measurements")
-    )
-    name = _text(properties.pop("name", None), _at(path, "properties.name"))
-    nucleus = value.get("nucleusGeometry")
-    return Feature(
-        geometry=shape_from_geojson(value["geometry"], _at(path, "geometry")),
-        class_name=class_name,
-        properties=properties,
-        measurements=measurements,
-        object_type=object_type,
-        id=None if raw_id in _LEGACY_IDS else _text(raw_id, _at(path, "id")),
-        name=name,
-        colour=colour,
-        nucleus=None
-        if nucleus is None
-        else shape_from_geojson(nucleus, _at(path, "nucleusGeometry")),
-    )
+    class_name, colour = _classification(properties.pop("classification", None), path)
+    measurements = _measurements(properties.pop("measurements", None), path)
+    name = properties.pop("name", None)
+    if type(name) is not str:  # text is the rule: a number is taken as text, else an error
+        name = _text(name, _at(path, "properties.name"))
+    return {
+        "class_name": class_name,
+        "properties": properties,
+        "measurements": measurements,
+        "object_type": object_type,
+        "id": None if raw_id in _LEGACY_IDS else _text(raw_id, _at(path, "id")),
+        "name": name or None,
+        "colour": colour,
+    }
+
+
+_BATCH = 2048  # features read in bulk at a time: memory bounded, Python's work amortised
+
+
+def _batches(members: Iterator[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    batch: list[tuple[str, Any]] = []
+    for member in members:
+        batch.append(member)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _in_bulk(batch: list[tuple[str, Any]]) -> list[Feature] | None:
+    """The features of ``batch``, their Polygons made together (other geometries one by one);
+    None when any of them is not a Feature or fails a check."""
+    try:
+        parts, shapes, nuclei, rings, ring_counts = [], [], [], [], []
+        for path, value in batch:
+            if type(value) is not dict or value.get("type") != "Feature":
+                return None
+            parts.append(_feature_parts(value, path))
+            geometry = value["geometry"]
+            if (
+                type(geometry) is dict
+                and geometry.get("type") == "Polygon"
+                and type(coordinates := geometry.get("coordinates")) is list
+                and coordinates
+                and set(map(type, coordinates)) == {list}
+            ):
+                shapes.append(None)
+                rings += coordinates
+                ring_counts.append(len(coordinates))
+            else:
+                shapes.append(shape_from_geojson(geometry, _at(path, "geometry")))
+            nucleus = value.get("nucleusGeometry")
+            if nucleus is not None:
+                nucleus = shape_from_geojson(nucleus, _at(path, "nucleusGeometry"))
+            nuclei.append(nucleus)
+    except AnnotationFileError:
+        return None
+    polygons = _polygons_in_bulk(rings, ring_counts)
+    if polygons is None:
+        return None
+    made = iter(polygons.tolist())
+    return [
+        Feature(geometry=next(made) if shape is None else shape, nucleus=nucleus, **kwargs)
+        for kwargs, shape, nucleus in zip(parts, shapes, nuclei, strict=True)
+    ]
+
+
+def _polygons_in_bulk(rings: list[list], ring_counts: list[int]) -> np.ndarray | None:
+    """Polygons of ``rings`` (``ring_counts[i]`` rings each: a shell, then its holes), or None
+    when any ring is not at least four planar, finite positions, closed."""
+    if not rings:
+        return np.empty(0, dtype=object)
+    lengths = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
+    if lengths.min() < 4:
+        return None
+    positions = list(itertools.chain.from_iterable(rings))
+    if set(map(type, positions)) != {list} or set(map(len, positions)) != {2}:
+        return None
+    if not set(map(type, itertools.chain.from_iterable(positions))) <= {int, float}:
+        return None
+    try:
+        flat = itertools.chain.from_iterable(positions)
+        xy = np.fromiter(flat, dtype=float, count=2 * len(positions)).reshape(-1, 2)
+    except OverflowError:  # an integer of 400 digits
+        return None
+    ends = np.cumsum(lengths)
+    if not (np.isfinite(xy).all() and (xy[ends - lengths] == xy[ends - 1]).all()):
+        return None
+    shells_and_holes = shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), lengths))
+    owners = np.repeat(np.arange(len(ring_counts)), ring_counts)
+    return shapely.polygons(shells_and_holes, indices=owners)
 
 
 def shape_from_geojson(value: Any, path: str = "") -> BaseGeometry:
@@ -402,12 +493,14 @@ def _object_type(properties: dict, raw_id: Any) -> str:
     return _OBJECT_TYPES.get(found, ANNOTATION) if isinstance(found, str) else ANNOTATION
 
 
-def _classification(value: Any, path: str) -> tuple[str | None, tuple[int, int, int] | None]:
-    """The class name and colour of a QuPath classification (None, None when it has none)."""
+def _classification(value: Any, feature: str) -> tuple[str | None, tuple[int, int, int] | None]:
+    """The class name and colour of a QuPath classification (None, None when it has none) of the
+    feature at ``feature``."""
     if value is None:
         return None, None
     if isinstance(value, str):
         return value or None, None
+    path = _at(feature, "properties.classification")
     if not isinstance(value, dict):
         raise AnnotationFileError(f"{path}: {_shown(value)} is not a classification.")
     name = _class_name(value, path, depth=0)
@@ -432,10 +525,18 @@ def _class_name(value: dict, path: str, *, depth: int) -> str:
     return name or ""
 
 
-def _measurements(value: Any, path: str) -> dict[str, float]:
-    """QuPath's measurements, a map or a list of {"name", "value"}, as finite numbers."""
+def _measurements(value: Any, feature: str) -> dict[str, float]:
+    """QuPath's measurements of the feature at ``feature``, a map or a list of {"name",
+    "value"}, as finite numbers."""
     if value is None:
         return {}
+    # Most files hold a map of plain numbers: taken in one pass (a quarter of the time).
+    if type(value) is dict and set(map(type, value.values())) <= {float, int}:
+        try:
+            return {k: float(v) for k, v in value.items() if math.isfinite(v)}
+        except OverflowError:  # an integer of 400 digits: the path below leaves it out
+            pass
+    path = _at(feature, "properties.measurements")
     if isinstance(value, list):
         pairs = []
         for i, item in enumerate(value):
