@@ -179,7 +179,12 @@ def _edges(shapes: list[BaseGeometry]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     belongs to, in shape order."""
     if not shapes:
         return np.empty((0, 2)), np.empty((0, 2)), np.empty(0, dtype=np.int64)
-    parts, part_owner = shapely.get_parts(np.array(shapes, dtype=object), return_index=True)
+    shapes = np.array(shapes, dtype=object)
+    if (shapely.get_type_id(shapes) == shapely.GeometryType.POLYGON).all():
+        # Polygons are their own parts: get_parts copies each (0.09 s of 20,000 polygons).
+        parts, part_owner = shapes, np.arange(len(shapes))
+    else:
+        parts, part_owner = shapely.get_parts(shapes, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     xy, point_ring = shapely.get_coordinates(rings, return_index=True)
     # Consecutive points of one ring make an edge; the last point of a ring and the first of
