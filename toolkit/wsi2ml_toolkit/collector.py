@@ -21,6 +21,8 @@ SPACED_THRESHOLD = 100_000  # new containers between youngest-generation passes 
 _lock = threading.Lock()
 _users = 0
 _saved: tuple[int, ...] | None = None
+_pausing = 0
+_was_enabled = False
 
 
 @contextlib.contextmanager
@@ -39,3 +41,27 @@ def spaced() -> Iterator[None]:
             _users -= 1
             if _users == 0 and _saved is not None:
                 gc.set_threshold(*_saved)
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """Make no automatic collection while the block runs: for bounded work whose containers all
+    survive it, as parsing one file and building its features. There even spaced collections
+    cost, for each grows the heap they walk: json.loads and features_of of an export's 20,000
+    features took 1.25-1.70 s of CPU spaced and 0.79-0.94 s paused. Long work (an export being
+    written for minutes beside other requests) should be spaced instead, so that cyclic
+    garbage made meanwhile is still collected. The collector comes back on when the last
+    paused block ends, if it was on before the first."""
+    global _pausing, _was_enabled
+    with _lock:
+        if _pausing == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pausing += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _pausing -= 1
+            if _pausing == 0 and _was_enabled:
+                gc.enable()

@@ -136,9 +136,9 @@ class ExportZip:
         the provenance (annotation id, author, task, verdicts, agreement, ...)."""
         if not isinstance(slide, ExportSlideInfo):
             slide = self.slide(slide)
-        # Parsed and built with the collector spaced (wsi2ml_toolkit.collector: reading 20,000
+        # Parsed and built with the collector paused (wsi2ml_toolkit.collector: reading 20,000
         # features took three times as long at its default thresholds), then handed out.
-        with collector.spaced():
+        with collector.paused():
             try:
                 with self._zip.open(slide.geojson) as file:
                     document = json.load(file)

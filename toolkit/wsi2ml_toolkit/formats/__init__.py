@@ -44,8 +44,8 @@ def read_annotations_text(
     ``read_annotations`` reads them; ``where`` names it in errors."""
     data = text.encode() if isinstance(text, str) else text
     # Many containers, no cycles: json.loads of 20,000 features took three times as long
-    # with the collector at its default thresholds (wsi2ml_toolkit.collector).
-    with collector.spaced():
+    # with the collector at its default thresholds (wsi2ml_toolkit.collector), paused here.
+    with collector.paused():
         found, document = _load(data, format, where)
         reader = {QUPATH: qupath.features_of, ASAP: asap.features_of, DSA: dsa.features_of}
         return list(reader[found](document, where=where))
