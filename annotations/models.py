@@ -70,6 +70,20 @@ class Annotation(models.Model):
     length_px = models.FloatField(default=0)
     length_um = models.FloatField(null=True, blank=True)
 
+    class Origin(models.TextChoices):
+        DRAWN = "drawn", "Drawn in WSI2ML"
+        MODEL = "model", "From a model's predictions"
+        IMPORTED = "imported", "Imported from another tool's file"
+
+    # Where the annotation started: drawn here, or taken from an uploaded layer (a model's
+    # predictions, or another tool's annotations) into a person's assignment to be corrected.
+    # ``origin_detail`` says which layer and feature, as they were then (the layer may go).
+    # Database defaults too: the benchmarks load annotations with COPY, naming their columns.
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.DRAWN, db_default=Origin.DRAWN
+    )
+    origin_detail = models.JSONField(null=True, blank=True)
+
     version = models.PositiveIntegerField(default=1)
     is_deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -222,13 +222,18 @@ def annotation_create(
     name: str = "",
     comment: str = "",
     uuid: uuid_module.UUID | None = None,
+    origin: str = Annotation.Origin.DRAWN,
+    origin_detail: dict | None = None,
 ) -> tuple[Annotation, bool]:
     """Store a new annotation drawn by ``author``; return it and whether it is new.
 
     A ``uuid`` already stored for the same author and slide returns that annotation unchanged
     (a retried create). The returned annotation's ``repaired`` says what ``geometry.clean``
-    repaired or clipped.
+    repaired or clipped. ``origin`` and ``origin_detail`` say where it started when it was not
+    drawn here (a model layer's feature taken into the assignment, an imported file's).
     """
+    if origin not in Annotation.Origin.values:
+        raise ValueError(f"Unknown annotation origin {origin!r}.")
     permissions.check_can_write(author, assignment)
     # A retry of a create that was stored is answered even when the slide was marked done
     # since: the browser only wants to know that it was saved.
@@ -246,6 +251,8 @@ def annotation_create(
         kind=kind,
         name=name,
         comment=comment,
+        origin=origin,
+        origin_detail=origin_detail,
     )
     _apply(annotation, _clean(geometry, kind=kind, slide=slide))
     try:

@@ -30,6 +30,7 @@ TABLES = {
     "user": "auth_user",
     "username": "username",  # the user table's USERNAME_FIELD column
     "verdict": "review_verdict",
+    "revision": "annotations_annotationrevision",
 }
 REVIEW_KIND = "review"  # tasks.Task.Kind.REVIEW: its assignments hold missed regions
 
@@ -62,6 +63,12 @@ class ExportRow(NamedTuple):
     consensus_label_id: int | None
     corrected: bool
     missed_region: bool
+    # Where it started when it was not drawn here (annotations.models.Annotation.Origin), what
+    # it came from (JSON text) and whether a person has changed it since (an update in its
+    # history); None for drawn ones.
+    origin: str = "drawn"
+    origin_detail: str | None = None
+    changed_since_origin: bool | None = None
 
 
 @dataclass
@@ -104,7 +111,12 @@ SELECT a.id, a.uuid::text, a.kind, a.geometry::text, a.label_id, a.name, u.{user
     to_char(a.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
     a.area_um2, a.length_um, t.kind = '{review}',
     COALESCE(v.verdicts, 0), v.agree, v.wrong_label, v.wrong_region, v.reject,
-    v.wrong_labels, v.correction
+    v.wrong_labels, v.correction,
+    a.origin,
+    CASE WHEN a.origin <> 'drawn' THEN a.origin_detail::text END,
+    CASE WHEN a.origin <> 'drawn' THEN EXISTS (
+        SELECT 1 FROM {revision} r WHERE r.annotation_id = a.id AND r.action = 'update'
+    ) END
 FROM {annotation} a
 JOIN {assignment} w ON w.id = a.assignment_id
 JOIN {task} t ON t.id = w.task_id
@@ -181,9 +193,9 @@ def row_from_record(
             return None
         return _new_row(
             (*record[:_LABEL], index, own, own, *record[_NAME:_MISSED], _NO_VERDICTS.copy(),
-             None, None, False, False)
+             None, None, False, False, *record[_ORIGIN:])
         )  # fmt: skip
-    (agree, wrong_label, wrong_region, reject, wrong_labels, correction) = record[_AGREE:]
+    (agree, wrong_label, wrong_region, reject, wrong_labels, correction) = record[_AGREE:_ORIGIN]
     missed = record[_MISSED]
     judgement = policy.judge_cached(
         own_label=own,
@@ -210,7 +222,8 @@ def row_from_record(
     }
     return _new_row(
         (*head, judgement.class_index, judgement.label, own, *record[_NAME:_AREA], area, length,
-         verdicts, judgement.agreement, judgement.consensus_label, corrected, missed)
+         verdicts, judgement.agreement, judgement.consensus_label, corrected, missed,
+         *record[_ORIGIN:])
     )  # fmt: skip
 
 
@@ -224,6 +237,7 @@ def _unreviewed_reason(policy: Policy, own_label: int) -> str:
 
 # Positions in a record of rows_sql.
 _GEOMETRY, _LABEL, _NAME, _AREA, _LENGTH, _MISSED, _VERDICTS, _AGREE = 3, 4, 5, 11, 12, 13, 14, 15
+_ORIGIN = 21
 _NO_VERDICTS = {"agree": 0, "wrong_label": 0, "wrong_region": 0, "reject": 0}
 # ExportRow's own constructor is a Python function taking each field as an argument; making the
 # tuple from slices of the record costs about a third less per row.

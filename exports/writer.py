@@ -246,6 +246,7 @@ class _Writer:
             annotation_id, uuid, kind, geometry, class_index, label_id, original_label_id,
             name, author, assignment_id, task_id, created_at, updated_at, area_um2,
             perimeter_um, verdicts, agreement, consensus_label_id, corrected, missed_region,
+            origin, origin_detail, changed_since_origin,
         ) = row  # fmt: skip
         provenance = {
             "annotationId": annotation_id,
@@ -265,6 +266,10 @@ class _Writer:
         }
         if original_label_id != label_id:
             provenance["originalLabelId"] = original_label_id
+        if origin != "drawn":
+            provenance["origin"] = origin
+            provenance["originDetail"] = orjson.Fragment(origin_detail or "null")
+            provenance["changedSinceOrigin"] = bool(changed_since_origin)
         properties = {"objectType": "annotation"}
         if name:
             properties["name"] = name
@@ -371,6 +376,7 @@ assert ExportRow._fields == (
     "annotation_id", "uuid", "kind", "geometry", "class_index", "label_id", "original_label_id",
     "name", "author", "assignment_id", "task_id", "created_at", "updated_at", "area_um2",
     "perimeter_um", "verdicts", "agreement", "consensus_label_id", "corrected", "missed_region",
+    "origin", "origin_detail", "changed_since_origin",
 ), "exports.writer unpacks ExportRow in its field order"  # fmt: skip
 
 
@@ -505,6 +511,9 @@ provenance: annotation id, kind, label (id and name; originalLabelId when a cons
 replaced the drawn one), author, task and assignment ids, created and updated times, current
 verdicts by kind, agreement, consensus label id, whether a reviewer's corrected region replaced
 the drawn geometry (corrected), and whether a reviewer drew the region as missed (missedRegion).
+An annotation that started from an uploaded layer also says so: origin ("model" for a model's
+predictions, "imported" for another tool's file), originDetail (the layer and feature it came
+from) and changedSinceOrigin (whether a person has edited it since).
 
 Classes
 -------

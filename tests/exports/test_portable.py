@@ -32,6 +32,8 @@ def _comparable(record: tuple) -> tuple:
     if record[20] is not None:
         record[20] = json.loads(record[20])
     record[19] = list(record[19]) if record[19] else None
+    if record[22] is not None:
+        record[22] = json.loads(record[22])
     return tuple(record)
 
 
