@@ -2,10 +2,11 @@
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from tasks.models import AssignmentSlide, Project
+from tasks.roles import ML_SPECIALIST
 
 
 def is_manager(user: AbstractBaseUser) -> bool:
@@ -26,6 +27,31 @@ def managed_projects(user: AbstractBaseUser) -> QuerySet[Project]:
     if is_manager(user):
         return Project.objects.filter(members=user)
     return Project.objects.none()
+
+
+def is_ml_specialist(user: AbstractBaseUser) -> bool:
+    """Whether ``user`` holds the ML specialist role (an active, logged-in member of its group)."""
+    return (
+        user.is_authenticated and user.is_active and user.groups.filter(name=ML_SPECIALIST).exists()
+    )
+
+
+def ml_projects(user: AbstractBaseUser) -> QuerySet[Project]:
+    """The projects whose annotations ``user`` may take out to train on (exports) and whose
+    models' output they may bring back (layers): all for a superuser; for staff and project
+    managers the projects they manage; for ML specialists the projects they are members of;
+    none for anyone else (inactive and anonymous users included).
+    """
+    if not (user.is_authenticated and user.is_active):
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    # Ids through subqueries rather than the members join: each project once, and a queryset
+    # the caller can still filter, annotate and order.
+    allowed = Q(pk__in=managed_projects(user).values("pk"))
+    if is_ml_specialist(user):
+        allowed |= Q(pk__in=Project.objects.filter(members=user).values("pk"))
+    return Project.objects.filter(allowed)
 
 
 def get_assignment_slide_for_user(
