@@ -167,16 +167,40 @@ class Prepared:
     area: float
     points: np.ndarray
     point_tree: STRtree
+    # Where each region and point was in the geometries given to ``prepare``: matchings are
+    # answered in those positions, so that callers can name the objects left unmatched.
+    region_index: np.ndarray = field(default_factory=lambda: _NO_INDEX)
+    point_index: np.ndarray = field(default_factory=lambda: _NO_INDEX)
 
     @property
     def object_count(self) -> int:
         return len(self.regions) + len(self.points)
 
+    @property
+    def object_index(self) -> np.ndarray:
+        """The input positions of the objects compared (regions, then points)."""
+        return np.concatenate([self.region_index, self.point_index])
+
+
+@dataclass(frozen=True, eq=False)
+class Matching:
+    """Which objects of a were matched to which of b (positions in the geometries given to
+    ``prepare``): regions with their IoU, points, and the objects of each left unmatched (a's
+    false positives and b's false negatives when b is the reference)."""
+
+    region_pairs: np.ndarray  # k x 2: (position in a, position in b)
+    region_ious: np.ndarray
+    point_pairs: np.ndarray  # m x 2
+    unmatched_a: np.ndarray
+    unmatched_b: np.ndarray
+
 
 def prepare(geometries: Iterable[BaseGeometry | None]) -> Prepared:
     """Repair, sort and index one annotator's geometries (None and empty ones are left out)."""
     shapes = _objects(list(geometries))
-    shapes = shapes[~(shapely.is_missing(shapes) | shapely.is_empty(shapes))]
+    position = np.arange(len(shapes))
+    kept = ~(shapely.is_missing(shapes) | shapely.is_empty(shapes))
+    shapes, position = shapes[kept], position[kept]
     broken = ~shapely.is_valid(shapes)
     if broken.any():
         shapes[broken] = shapely.make_valid(
@@ -187,12 +211,13 @@ def prepare(geometries: Iterable[BaseGeometry | None]) -> Prepared:
     if collections.any():
         shapes[collections] = [_polygonal_part(shape) for shape in shapes[collections]]
         kinds = shapely.get_type_id(shapes)
-    regions = shapes[(kinds == _POLYGON) | (kinds == _MULTIPOLYGON)]
+    polygonal = (kinds == _POLYGON) | (kinds == _MULTIPOLYGON)
+    regions, region_index = shapes[polygonal], position[polygonal]
     areas = shapely.area(regions)
-    regions, areas = regions[areas > 0], areas[areas > 0]
+    regions, areas, region_index = regions[areas > 0], areas[areas > 0], region_index[areas > 0]
     tree = STRtree(regions)
     alone, merged = _dissolve(regions, tree)
-    points = shapes[kinds == _POINT]
+    points, point_index = shapes[kinds == _POINT], position[kinds == _POINT]
     return Prepared(
         regions=regions,
         region_areas=areas,
@@ -203,6 +228,8 @@ def prepare(geometries: Iterable[BaseGeometry | None]) -> Prepared:
         area=float(areas[alone].sum() + shapely.area(merged).sum()),
         points=points,
         point_tree=STRtree(points),
+        region_index=region_index,
+        point_index=point_index,
     )
 
 
@@ -286,22 +313,46 @@ def compare(
     Only pairs whose bounding boxes meet (found with b's STR tree) and whose shapes intersect are
     intersected, all at once (one vectorised shapely call).
     """
+    area, objects, _ = compare_matched(a, b, threshold=threshold, point_radius=point_radius)
+    return area, objects
+
+
+def compare_matched(
+    a: Prepared,
+    b: Prepared,
+    *,
+    threshold: float = IOU_THRESHOLD,
+    point_radius: float = POINT_RADIUS,
+) -> tuple[AreaAgreement, ObjectAgreement, Matching]:
+    """``compare``, and which objects it matched (a model's layer against a person's work:
+    the false positives and negatives to step through)."""
     rows, cols, overlap = _overlaps(a.regions, b.region_tree, b.regions)
     area = AreaAgreement(
         area_a=a.area, area_b=b.area, intersection=_union_overlap(a, b, rows, cols, overlap)
     )
     iou = overlap / (a.region_areas[rows] + b.region_areas[cols] - overlap)
     close = iou >= threshold - IOU_SLACK
-    region_matches = _match(rows[close], cols[close], iou[close])
-    point_matches = _point_matches(a, b, point_radius)
+    rows, cols, iou = rows[close], cols[close], iou[close]
+    region_matches = _match(rows, cols, iou)
+    point_rows, point_cols = _point_matches(a, b, point_radius)
     objects = ObjectAgreement(
         count_a=a.object_count,
         count_b=b.object_count,
-        matched=len(region_matches) + point_matches,
-        iou_sum=float(iou[close][region_matches].sum()),
+        matched=len(region_matches) + len(point_rows),
+        iou_sum=float(iou[region_matches].sum()),
         regions_matched=len(region_matches),
     )
-    return area, objects
+    rows, cols = rows[region_matches], cols[region_matches]
+    matched_a = np.concatenate([a.region_index[rows], a.point_index[point_rows]])
+    matched_b = np.concatenate([b.region_index[cols], b.point_index[point_cols]])
+    matching = Matching(
+        region_pairs=np.stack([a.region_index[rows], b.region_index[cols]], axis=1),
+        region_ious=iou[region_matches],
+        point_pairs=np.stack([a.point_index[point_rows], b.point_index[point_cols]], axis=1),
+        unmatched_a=np.setdiff1d(a.object_index, matched_a),
+        unmatched_b=np.setdiff1d(b.object_index, matched_b),
+    )
+    return area, objects, matching
 
 
 def _union_overlap(
@@ -334,13 +385,15 @@ def _overlaps(
     return rows, cols, shapely.area(shapely.intersection(shapes[rows], tree_shapes[cols]))
 
 
-def _point_matches(a: Prepared, b: Prepared, radius: float) -> int:
-    """How many of a's points match b's one-to-one within ``radius`` (closer pairs first)."""
+def _point_matches(a: Prepared, b: Prepared, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of a's and b's points (indices into each's points) matched one-to-one within
+    ``radius`` (as many as can be, then the closest)."""
     if not len(a.points) or not len(b.points) or radius <= 0:
-        return 0
+        return _NO_INDEX, _NO_INDEX
     rows, cols = _query(b.point_tree, a.points, predicate="dwithin", distance=radius)
     closeness = 1 - shapely.distance(a.points[rows], b.points[cols]) / radius
-    return len(_match(rows, cols, closeness))
+    chosen = _match(rows, cols, closeness)
+    return rows[chosen], cols[chosen]
 
 
 # Matching, measured by bench/agreement.py on two of its 3 × 20,000 cell sets (16,170 candidate

@@ -18,6 +18,7 @@ from review.agreement import (
     _match,
     area_agreement,
     compare,
+    compare_matched,
     consensus_label,
     object_agreement,
     prepare,
@@ -414,3 +415,46 @@ def test_no_verdicts():
 def test_malformed_verdicts_are_refused(verdict):
     with pytest.raises(ValueError):
         consensus_label([verdict])
+
+
+# Which objects were matched, in the positions given: a model's false positives (a's unmatched)
+# and false negatives (b's unmatched, b the reference) to step through.
+
+
+def test_the_matching_names_the_pairs_and_the_unmatched_in_the_positions_given():
+    # a: [None, a1 = b0 shifted by 1 (IoU 90/110), a line, a2 far from everything, a point 3 px
+    # from b's point]; b: [b0, a point, b2 with nothing of a's on it].
+    a = [None, box(1, 0, 11, 10), LineString([(0, 0), (5, 5)]), box(100, 100, 110, 110)]
+    a.append(Point(203, 200))
+    b = [box(0, 0, 10, 10), Point(200, 200), box(50, 50, 60, 60)]
+
+    area, objects, matching = compare_matched(prepare(a), prepare(b), point_radius=5)
+
+    assert matching.region_pairs.tolist() == [[1, 0]]
+    assert matching.region_ious.tolist() == approx([90 / 110])
+    assert matching.point_pairs.tolist() == [[4, 1]]
+    assert matching.unmatched_a.tolist() == [3]  # the line and None take no part
+    assert matching.unmatched_b.tolist() == [2]
+    assert (objects.matched, objects.count_a, objects.count_b) == (2, 3, 3)
+    assert area.intersection == approx(90)
+
+
+def test_the_matching_is_the_optimal_one_not_the_greedy_one():
+    # The case of test_the_optimal_assignment_beats_matching_the_best_pair_first.
+    a = [box(0, 1, 10, 11), box(0, -3, 10, 7)]
+    b = [box(0, 0, 10, 10), box(0, 4, 10, 14)]
+
+    matching = compare_matched(prepare(a), prepare(b))[2]
+
+    assert sorted(matching.region_pairs.tolist()) == [[0, 1], [1, 0]]
+    assert matching.unmatched_a.size == matching.unmatched_b.size == 0
+
+
+def test_pairs_below_the_threshold_leave_both_unmatched():
+    a = [box(0, 0, 10, 10)]
+    b = [box(6, 0, 16, 10)]  # IoU 40/160
+
+    matching = compare_matched(prepare(a), prepare(b), threshold=0.5)[2]
+
+    assert matching.region_pairs.shape == (0, 2)
+    assert (matching.unmatched_a.tolist(), matching.unmatched_b.tolist()) == ([0], [0])
