@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# WSI2ML production image: gunicorn serving the Django app; static files served by WhiteNoise.
+# WSI2ML production image: gunicorn serving the Django app (static files served by WhiteNoise), or,
+# with the command `celery -A wsi2ml worker`, the worker that runs its background jobs.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -25,6 +26,7 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY manage.py pyproject.toml ./
 COPY wsi2ml wsi2ml
+COPY jobs jobs
 COPY slides slides
 COPY tasks tasks
 COPY annotations annotations

@@ -38,7 +38,7 @@ import hashlib
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -888,7 +888,11 @@ class ProjectAgreement:
 
 
 def project_agreement(
-    *, project: Project, task: Task | None = None, budget_seconds: float | None = None
+    *,
+    project: Project,
+    task: Task | None = None,
+    budget_seconds: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ProjectAgreement:
     """Agreement per annotation task of ``project`` (only ``task``, if given), per annotator pair
     and per label, over the slides two or more assignments hold.
@@ -896,7 +900,7 @@ def project_agreement(
     Cached slide results are read in one round trip; missing ones are computed, in task and
     slide order, while ``budget_seconds`` lasts (a slide whose estimated cost would overrun it is
     left out); the rest are reported as not yet computed. The budget is PAGE_BUDGET_SECONDS
-    unless given.
+    unless given. ``progress(done, total)`` is called before each slide and once at the end.
     """
     from tasks.models import Task
 
@@ -913,7 +917,9 @@ def project_agreement(
         PAGE_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     )
     computed = too_large = 0
-    for item in work:
+    for done, item in enumerate(work):
+        if progress is not None:
+            progress(done, len(work))
         if item.key in results:
             continue
         if time.monotonic() + item.live * SECONDS_PER_ANNOTATION > deadline:
@@ -924,6 +930,8 @@ def project_agreement(
             too_large += 1
             continue
         computed += 1
+    if progress is not None:
+        progress(len(work), len(work))
     return ProjectAgreement(
         project=project,
         tasks=_task_figures(project, tasks, work, results),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install WSI2ML into .venv, prepare a local SQLite database with demo users and slides, and serve
 # it with gunicorn at http://127.0.0.1:8000 (PORT overrides the port), DEBUG off, as in
-# production but over plain HTTP. Slides come from SLIDES_ROOT (default var/slides); when it
-# holds none, four demo slides are drawn there. The screen shows the address and the log-ins;
-# everything else goes to var/demo.log.
+# production but over plain HTTP, with a worker for background jobs beside it. Slides come from
+# SLIDES_ROOT (default var/slides); when it holds none, four demo slides are drawn there. The
+# screen shows the address and the log-ins; everything else goes to var/demo.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -40,16 +40,27 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "Port $port is in use: stop what serves it, or set PORT to another port." >&2
     exit 1
 fi
+# The background jobs' worker (folder scans, agreement), on the embedded job queue: messages as
+# files in JOB_QUEUE_FOLDER (default var/celery; CELERY_BROKER_URL unset, wsi2ml/settings.py),
+# no service needed.
+# Threads, not pool processes: Ctrl+C reaches every process of the demo, and pool processes
+# signalled along with their worker left its shutdown waiting on a lock they held.
+queue=${JOB_QUEUE_FOLDER:-var/celery}
+mkdir -p "$queue/queue" "$queue/control"
+celery -A wsi2ml worker --pool threads --concurrency 2 --without-mingle --without-gossip \
+    --loglevel INFO >>"$log" 2>&1 &
+worker=$!
 # One process, several threads: the demo's in-process cache (tile grants' revocation list) must
 # be shared by every request, which several worker processes would need Redis for.
 gunicorn wsi2ml.wsgi:application --bind "127.0.0.1:$port" --workers 1 --threads 8 \
     --no-control-socket >>"$log" 2>&1 &
 server=$!
-trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM
+trap 'kill -TERM "$server" "$worker" 2>/dev/null || true' INT TERM
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    if ! kill -0 "$server" 2>/dev/null; then
-        echo "The server did not start. The end of $log:" >&2
+    if ! kill -0 "$server" 2>/dev/null || ! kill -0 "$worker" 2>/dev/null; then
+        echo "The server or its job worker did not start. The end of $log:" >&2
         tail -n 25 "$log" >&2
+        kill -TERM "$server" "$worker" 2>/dev/null || true
         exit 1
     fi
     sleep 0.2
@@ -63,3 +74,6 @@ echo "Slides: ${SLIDES_ROOT:-var/slides}. Set-up and server messages: $log."
 echo "Press Ctrl+C to stop the server."
 wait "$server" || true
 wait "$server" 2>/dev/null || true # after Ctrl+C, until the server has stopped
+# The worker stops with the server; a job it is running finishes first.
+kill -TERM "$worker" 2>/dev/null || true
+wait "$worker" 2>/dev/null || true

@@ -2,8 +2,9 @@
 check that it prints only what a newcomer needs, then log in as the demo pathologist and fetch
 the status page, the slide list, a DZI and a tile, see the product's 404 page for a slide that
 does not exist (DEBUG is off: no technical page), then open the work page and read, draw and
-delete an annotation through its API; and, as the demo ML specialist, download an export of the
-demo project from its export page and read it."""
+delete an annotation through its API; as the demo ML specialist, download an export of the
+demo project from its export page and read it; and, as the demo admin, scan the slide folder
+from the admin and follow the job, run by the embedded worker, to its report."""
 
 import http.cookiejar
 import io
@@ -41,6 +42,8 @@ def main() -> int:
         "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
         "SLIDES_ROOT": str(work / "slides"),
         "DEMO_PASSWORD": "smoke-test-password-123",
+        # Its own job queue: a demo running from the same checkout must not take these jobs.
+        "JOB_QUEUE_FOLDER": str(work / "queue"),
     }
     server = subprocess.Popen(
         ["bash", "scripts/demo.sh"],
@@ -91,10 +94,11 @@ def main() -> int:
         check_not_found_page(opener, base)
         annotations = smoke_annotations(opener, base, jar)
         features = smoke_export(base, env["DEMO_PASSWORD"])
+        scan = smoke_scan_job(base, env["DEMO_PASSWORD"])
         print(
             f"smoke: quick-start OK (slide {slide_id}, DZI and tile served from SQLite demo; "
             f"{annotations} demo annotations on the first work slide, one drawn and deleted; "
-            f"the ML specialist exported {features} features)"
+            f"the ML specialist exported {features} features; the admin's scan job: {scan})"
         )
         return 0
     finally:
@@ -140,6 +144,34 @@ def smoke_export(base: str, password: str) -> int:
             features += len(collection["features"])
     assert features == manifest["counts"]["features"] > 0, manifest["counts"]
     return features
+
+
+def smoke_scan_job(base: str, password: str) -> str:
+    """As the demo admin: scan all of SLIDES_ROOT from the admin's scan page, land on the job's
+    page and follow GET /api/jobs/<id> until the embedded worker has run it. Return its
+    message."""
+    opener, _ = log_in(base, "admin", password)
+    form_page = opener.open(f"{base}/admin/slides/slide/scan/", timeout=30).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form_page).group(1)
+    request = urllib.request.Request(
+        f"{base}/admin/slides/slide/scan/",
+        data=urllib.parse.urlencode({"folder": ".", "csrfmiddlewaretoken": token}).encode(),
+        headers={"Referer": base},
+    )
+    with opener.open(request, timeout=30) as answer:
+        landed = urllib.parse.urlparse(answer.url).path
+    job_id = re.fullmatch(r"/jobs/(\d+)/", landed)
+    assert job_id, f"the scan page led to {landed}, not to a job page"
+    deadline = time.monotonic() + 60
+    while True:
+        job = json.loads(opener.open(f"{base}/api/jobs/{job_id.group(1)}", timeout=30).read())
+        if job["final"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert job["state"] == "succeeded", job
+    assert job["message"].startswith("Scanned SLIDES_ROOT: 0 created"), job
+    assert job["percent"] == 100 and job["done"] == job["total"] > 0, job
+    return job["message"]
 
 
 def check_printed(printed: list[str], *, port: int, password: str) -> None:

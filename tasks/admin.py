@@ -11,6 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from jobs.models import Job
+from jobs.services import job_enqueue
 from slides.admin import SlideAdmin, short_datetime
 from slides.converters import parse_ids
 from slides.models import Slide
@@ -34,6 +36,7 @@ from tasks.models import (
     Task,
     TaskSlide,
 )
+from tasks.permissions import managed_projects
 from tasks.selectors import with_progress
 
 DONE = AssignmentSlide.State.DONE
@@ -103,6 +106,7 @@ class ProjectAdmin(PlainRelatedMixin, admin.ModelAdmin):
     filter_horizontal = ["members"]
     plain_related_fields = ("members",)
     inlines = [LabelInline]
+    actions = ["compute_agreement"]
 
     class Media:
         css = ADMIN_CSS
@@ -136,6 +140,39 @@ class ProjectAdmin(PlainRelatedMixin, admin.ModelAdmin):
         return format_html(
             '<a href="{}">Overview</a>', reverse("tasks:project_overview", args=[project.pk])
         )
+
+    # A job per project, in a worker: the agreement pages compute for 2 s a visit, and a
+    # project of 3 annotators x 20,000 cells per slide takes 9 s a slide.
+    @admin.action(description="Compute agreement (in the background)", permissions=["view"])
+    def compute_agreement(self, request: HttpRequest, queryset):
+        """Start an agreement job for each selected project that the user follows."""
+        followed = queryset.filter(pk__in=managed_projects(request.user).values("pk"))
+        started = [
+            (
+                project,
+                job_enqueue(
+                    kind=Job.Kind.COMPUTE_AGREEMENT,
+                    params={"project": project.pk},
+                    actor=request.user,
+                ),
+            )
+            for project in followed.order_by("name")
+        ]
+        left_out = queryset.count() - len(started)
+        if len(started) == 1 and not left_out:
+            return HttpResponseRedirect(started[0][1].get_absolute_url())
+        for project, job in started:
+            link = format_html('<a href="{}">its progress</a>', job.get_absolute_url())
+            message = format_html("Computing the agreement of {} ({}).", project.name, link)
+            self.message_user(request, message, messages.SUCCESS)
+        if left_out:
+            self.message_user(
+                request,
+                f"{left_out} of the selected projects were left out: you follow only the "
+                "projects you are a member of.",
+                messages.WARNING,
+            )
+        return None
 
 
 class TaskSlideInline(PlainRelatedMixin, admin.TabularInline):

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "wsi2ml",
+    "jobs",
     "slides",
     "tasks",
     "annotations",
@@ -291,3 +292,40 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
 # Annotations: the largest geometry (vertices) and request body (bytes) the editing API accepts.
 ANNOTATION_MAX_VERTICES = env.int("ANNOTATION_MAX_VERTICES", default=20000)
 ANNOTATION_MAX_BODY_BYTES = env.int("ANNOTATION_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+
+# --- Background jobs (jobs/, run by Celery workers) ------------------------------------------
+
+# The job queue's broker. Without one configured, the embedded default: kombu's filesystem
+# transport, messages as files under var/celery/ (scripts/demo.sh creates the folders and starts
+# a worker beside the server), which needs no service but works on one machine only. Across
+# machines, Redis: CELERY_BROKER_URL=redis://redis:6379/0 (docker-compose.yml).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+JOB_QUEUE_FOLDER = Path(env.str("JOB_QUEUE_FOLDER", default=str(BASE_DIR / "var" / "celery")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One folder both ways: the web process writes each message there, the worker reads it.
+        "data_folder_in": str(JOB_QUEUE_FOLDER / "queue"),
+        "data_folder_out": str(JOB_QUEUE_FOLDER / "queue"),
+        "control_folder": str(JOB_QUEUE_FOLDER / "control"),
+        # How often an idle worker lists the folder: a job starts within this many seconds.
+        "polling_interval": 0.5,
+    }
+# Job rows hold the outcome (jobs.models.Job): Celery keeps no results.
+CELERY_TASK_IGNORE_RESULT = True
+# A job runs for minutes: a worker takes one message at a time, so that a second job waits in
+# the queue for any free worker rather than behind the first one in this worker's buffer.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# On a lost broker connection, let running jobs finish rather than cancel them: their results
+# go to the database, not to the broker, and a message redelivered meanwhile finds the job
+# running and does nothing (jobs.services.job_run).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A job whose heartbeat (jobs.services) is older than this is taken to have lost its worker:
+# it is queued again, or failed after JOB_MAX_ATTEMPTS starts. A scan beats after each file
+# (the test scanner files took 1-6 ms each to read), agreement after each slide (3 annotators
+# x 20,000 cells: 9.2 s).
+JOB_STALE_SECONDS = env.int("JOB_STALE_SECONDS", default=60)
+JOB_MAX_ATTEMPTS = env.int("JOB_MAX_ATTEMPTS", default=3)
+# How often each worker looks for jobs whose worker stopped (also at its start).
+JOB_REAP_SECONDS = env.float("JOB_REAP_SECONDS", default=30)

@@ -26,10 +26,12 @@ urlpatterns = [
     path("", include("annotations.urls")),
     path("api/review/", include("review.api_urls")),
     path("api/exports/", include("exports.api_urls")),
+    path("api/jobs/", include("jobs.api_urls")),
     # Last of the API routes: what none of them matches is a JSON 404, not an HTML page.
     re_path(r"^api/", views.api_not_found),
     path("slides/", include("slides.urls")),
     path("review/", include("review.urls")),
     path("exports/", include("exports.urls")),
+    path("jobs/", include("jobs.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

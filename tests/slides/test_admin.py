@@ -1,4 +1,5 @@
-"""The slide registry in the Django admin: the list, the change page, rescanning, the scan page."""
+"""The slide registry in the Django admin: the list, the change page, rescanning, the scan page
+(which starts a scan job: tests/jobs runs them in real workers, these in this process)."""
 
 from datetime import UTC, datetime
 
@@ -6,10 +7,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from slides import admin as slides_admin
+from jobs.models import Job
+from jobs.services import job_run
+from slides import jobs as slides_jobs
 from slides.forms import slide_folder_choices
 from slides.models import Slide
-from slides.services import ScanFolderInvalid, slide_register_file
+from slides.services import slide_register_file
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -149,17 +152,35 @@ def test_scan_folder_choices_are_bounded(slides_root):
     assert all(value.count("/") <= 1 for value, _ in listed)
 
 
-def test_scanning_a_folder_registers_its_slides_and_reports(admin_client, slides_root):
+def test_scanning_a_folder_starts_a_job_and_shows_its_page(admin_client, admin_user, slides_root):
+    tiff(slides_root, "2024/a.tiff", seed=1)
+
+    response = admin_client.post(reverse(SCAN), {"folder": "2024"})
+
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("jobs:job", args=[job.pk])
+    assert (job.kind, job.params, job.state, job.created_by) == (
+        Job.Kind.SCAN_SLIDES,
+        {"folder": "2024"},
+        Job.State.QUEUED,
+        admin_user,
+    )
+    assert Slide.objects.count() == 0  # the worker scans, not the request
+
+
+def test_the_scan_job_registers_the_folders_slides_and_reports(admin_client, slides_root):
     tiff(slides_root, "2024/a.tiff", seed=1)
     (slides_root / "2024" / "b.svs").write_bytes(b"junk" * 100)
     tiff(slides_root, "2025/c.tiff", seed=2)
+    admin_client.post(reverse(SCAN), {"folder": "2024"})
 
-    response = admin_client.post(reverse(SCAN), {"folder": "2024"}, follow=True)
+    job = job_run(job_id=Job.objects.get().pk)  # what the worker does with it
 
-    assert response.redirect_chain == [(reverse(CHANGELIST), 302)]
-    messages = [str(m) for m in response.context["messages"]]
-    assert messages[0].startswith("Scanned 2024: 1 created")
-    assert any(m.startswith("Unreadable 2024/b.svs: ") for m in messages)
+    assert job.state == Job.State.SUCCEEDED
+    assert job.message.startswith("Scanned 2024: 1 created")
+    page = admin_client.get(reverse("jobs:job", args=[job.pk])).content.decode()
+    assert "<li>Unreadable 2024/b.svs: " in page
     assert sorted(Slide.objects.values_list("path", flat=True)) == ["2024/a.tiff", "2024/b.svs"]
 
 
@@ -169,6 +190,9 @@ def test_scanning_the_root_scans_everything(admin_client, slides_root):
 
     admin_client.post(reverse(SCAN), {"folder": "."})
 
+    job = Job.objects.get()
+    assert job.params == {"folder": ""}
+    job_run(job_id=job.pk)
     assert Slide.objects.count() == 2
 
 
@@ -178,21 +202,41 @@ def test_a_folder_not_offered_is_a_form_error(admin_client, slides_root, folder)
 
     assert response.status_code == 200
     assert response.context["form"].errors["folder"]
+    assert not Job.objects.exists()
 
 
-def test_a_folder_that_vanishes_during_the_scan_is_a_form_error(
-    admin_client, slides_root, monkeypatch
+def test_a_folder_that_vanishes_before_the_job_runs_fails_the_job_saying_so(
+    admin_client, slides_root
 ):
     (slides_root / "going").mkdir()
+    admin_client.post(reverse(SCAN), {"folder": "going"})
+    (slides_root / "going").rmdir()
 
-    def vanished(*, folder, progress=None):
-        raise ScanFolderInvalid(f"{folder} does not exist")
+    job = job_run(job_id=Job.objects.get().pk)
 
-    monkeypatch.setattr(slides_admin, "slides_scan", vanished)
-    response = admin_client.post(reverse(SCAN), {"folder": "going"})
+    assert job.state == Job.State.FAILED
+    assert job.message == (
+        f"Nothing was scanned: going does not exist (SLIDES_ROOT is {slides_root})."
+    )
 
-    assert response.status_code == 200
-    assert response.context["form"].errors["folder"] == ["going does not exist"]
+
+def test_a_long_scan_report_lists_the_first_problems_and_counts_the_rest(
+    admin_client, slides_root, monkeypatch
+):
+    for i in range(25):
+        (slides_root / f"broken-{i:02}.svs").write_bytes(b"junk" * 100)
+    monkeypatch.setattr(slides_jobs, "PATHS_KEPT", 3)  # as a whole archive's report is cut
+    admin_client.post(reverse(SCAN), {"folder": "."})
+
+    job = job_run(job_id=Job.objects.get().pk)
+
+    assert job.result["counts"]["unreadable"] == 25
+    assert len(job.result["unreadable"]) == 3
+    lines = slides_jobs.scan_details(job)
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        f"Unreadable broken-0{i}.svs" for i in range(3)
+    ]
+    assert lines[3:] == ["... and 22 more."]
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
@@ -202,6 +246,7 @@ def test_scan_page_sends_non_staff_to_the_admin_login(client_for, outsider, slid
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
     assert Slide.objects.count() == 0
+    assert not Job.objects.exists()
 
 
 def test_scan_page_requires_add_and_change_permissions(client_for, slides_root):
@@ -211,7 +256,7 @@ def test_scan_page_requires_add_and_change_permissions(client_for, slides_root):
     assert client.get(reverse(SCAN)).status_code == 403
     assert client.post(reverse(SCAN), {"folder": "."}).status_code == 403
     assert reverse(SCAN) not in client.get(reverse(CHANGELIST)).content.decode()
-    assert Slide.objects.count() == 0
+    assert not Job.objects.exists()
 
 
 def test_staff_with_permissions_can_scan(client_for, slides_root):
@@ -220,7 +265,9 @@ def test_staff_with_permissions_can_scan(client_for, slides_root):
 
     response = client.post(reverse(SCAN), {"folder": "."})
 
-    assert response.status_code == 302
+    job = Job.objects.get()
+    assert response["Location"] == reverse("jobs:job", args=[job.pk])
+    job_run(job_id=job.pk)
     assert Slide.objects.count() == 1
 
 
