@@ -10,7 +10,7 @@ Both produce the same Feature, described in docs/annotations-spec.md.
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from string import Template
@@ -141,9 +141,16 @@ def annotations_in_box(
 
 
 def _at_least_in_box(*, slide, bbox, label_ids, assignment_id, visible) -> int:
-    """A lower bound of the annotations meeting ``bbox``, from the cells wholly inside it.
+    """A lower bound of the annotations meeting ``bbox`` (see cells_count_inside)."""
+    cells = AnnotationCell.objects.filter(visible_filter(visible), slide=slide)
+    return cells_count_inside(bbox=bbox, cells=_filtered(cells, label_ids, assignment_id))
 
-    An annotation counted in such a cell has the centre of its bounding box inside ``bbox``, so
+
+def cells_count_inside(*, bbox: tuple[float, float, float, float], cells: QuerySet) -> int:
+    """The sum of ``count`` over the ``cells`` (rows on AnnotationCell's grid: gx, gy, count)
+    wholly inside ``bbox``: a lower bound of the features meeting it.
+
+    A feature counted in such a cell has the centre of its bounding box inside ``bbox``, so
     it certainly meets it. Zoomed out over a crowded slide this spares writing limit + 1
     features only to throw them away (20,000 of them take 300 ms); zoomed in, where no cell
     lies wholly inside the box, it costs nothing.
@@ -153,11 +160,8 @@ def _at_least_in_box(*, slide, bbox, label_ids, assignment_id, visible) -> int:
     gx1, gy1 = math.floor(bbox[2] / size) - 1, math.floor(bbox[3] / size) - 1
     if gx1 < gx0 or gy1 < gy0:
         return 0
-    cells = AnnotationCell.objects.filter(
-        slide=slide, gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0
-    )
-    cells = _filtered(cells.filter(visible_filter(visible)), label_ids, assignment_id)
-    return cells.aggregate(n=Sum("count"))["n"] or 0
+    inside = cells.filter(gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0)
+    return inside.aggregate(n=Sum("count"))["n"] or 0
 
 
 def _features_orm(slide, bbox, label_ids, assignment_id, visible, limit) -> list[str]:
@@ -274,35 +278,57 @@ def annotation_cells_in_box(
 
 
 def _cells_in_box(*, slide, bbox, label_ids, assignment_id, visible) -> Viewport:
-    """Counts of live annotations per grid cell over ``bbox``, from AnnotationCell.
+    """Counts of live annotations per grid cell over ``bbox``, from AnnotationCell, per label
+    (see cells_reduced)."""
+    cells = AnnotationCell.objects.filter(visible_filter(visible), slide=slide)
+    return cells_reduced(
+        slide=slide,
+        bbox=bbox,
+        cells=_filtered(cells, label_ids, assignment_id),
+        key="label_id",
+        labels=_labels_json,
+    )
+
+
+def _labels_json(label_ids: set) -> dict:
+    return {
+        label.pk: json.dumps(label_json(label)) for label in Label.objects.filter(pk__in=label_ids)
+    }
+
+
+def cells_reduced(
+    *,
+    slide: Slide,
+    bbox: tuple[float, float, float, float],
+    cells: QuerySet,
+    key: str,
+    labels: Callable[[set], dict],
+) -> Viewport:
+    """The reduced form over ``bbox`` of ``cells``: rows on AnnotationCell's grid with gx, gy,
+    count and a ``key`` column (a label id, a layer's class name) that the counts are kept by.
 
     Cells are merged k × k so that at most about REDUCED_GRID cross the box; each answer
-    feature is one merged cell's square with its count, counts per label and dominant label.
-    An annotation counts in the cell holding the centre of its bounding box.
+    feature is one merged cell's square with its count, counts per key and dominant key, whose
+    ``label`` is ``labels(keys)[key]`` (JSON text; null when missing). A feature counts in the
+    cell holding the centre of its bounding box.
     """
     size = AnnotationCell.CELL_SIZE
     gx0, gy0 = math.floor(bbox[0] / size), math.floor(bbox[1] / size)
     gx1, gy1 = math.floor(bbox[2] / size), math.floor(bbox[3] / size)
     k = max(1, math.ceil(max(gx1 - gx0 + 1, gy1 - gy0 + 1) / REDUCED_GRID))
-    cells = AnnotationCell.objects.filter(
-        slide=slide, gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0
-    )
     rows = (
-        _filtered(cells.filter(visible_filter(visible)), label_ids, assignment_id)
+        cells.filter(gx__range=(gx0, gx1), gy__range=(gy0, gy1), count__gt=0)
         .annotate(mx=F("gx") / k, my=F("gy") / k)
-        .values_list("mx", "my", "label_id")
+        .values_list("mx", "my", key)
         .annotate(n=Sum("count"))
         .order_by()
     )
-    merged: dict[tuple[int, int], dict[int, int]] = defaultdict(dict)
-    for mx, my, label_id, n in _raw_rows(rows):
-        merged[mx, my][label_id] = int(n)
-    labels = {
-        label.pk: json.dumps(label_json(label))
-        for label in Label.objects.filter(pk__in=_label_ids(merged))
-    }
+    merged: dict[tuple[int, int], dict] = defaultdict(dict)
+    for mx, my, group, n in _raw_rows(rows):
+        merged[mx, my][group] = int(n)
+    shown = labels(_label_ids(merged))
     features = [
-        _cell_feature(slide, mx, my, k * size, counts, labels)
+        _cell_feature(slide, mx, my, k * size, counts, shown)
         for (mx, my), counts in sorted(merged.items())
     ]
     total = sum(n for counts in merged.values() for n in counts.values())
@@ -328,9 +354,10 @@ def _cell_feature(slide, mx, my, span, counts, labels) -> str:
     x1, y1 = x0 + span, y0 + span
     if slide.width and slide.height:
         x1, y1 = min(x1, slide.width), min(y1, slide.height)
-    dominant = max(counts, key=lambda label_id: (counts[label_id], -label_id))
+    # The most frequent; of equal ones the first in order (the lowest label id).
+    dominant = max(sorted(counts), key=counts.__getitem__)
     ring = f"[[{x0}, {y0}], [{x1}, {y0}], [{x1}, {y1}], [{x0}, {y1}], [{x0}, {y0}]]"
-    per_label = ", ".join(f'"{label_id}": {n}' for label_id, n in sorted(counts.items()))
+    per_label = ", ".join(f"{json.dumps(str(group))}: {n}" for group, n in sorted(counts.items()))
     return (
         f'{{"type": "Feature", "geometry": {{"type": "Polygon", "coordinates": [{ring}]}}, '
         f'"properties": {{"cluster": true, "count": {sum(counts.values())}, '

@@ -181,7 +181,7 @@ export class ViewportLoader {
     } catch (error) {
       if (error.name === "AbortError") return;
       this.loading = null;
-      console.warn(`Could not load the annotations of the view (${this.layer.name}):`, error);
+      console.warn(`Could not load the features of the view (${this.layer.name}):`, error);
       this.timer = setTimeout(() => this.load(first), RETRY_MS);
       return;
     }
@@ -211,10 +211,15 @@ export class ViewportLoader {
       return;
     }
     store.clusters = [];
-    for (const item of data.features) this.palette.learn(item.properties.label);
-    this.onFeatures(data.features);
-    store.merge(data.features, this.isPending);
+    this.ingestFeatures(data.features);
     this.prune(box);
+  }
+
+  /** Put a full answer's features in the layer's store (annotations; other loaders differ). */
+  ingestFeatures(features) {
+    for (const item of features) this.palette.learn(item.properties.label);
+    this.onFeatures(features);
+    this.layer.store.merge(features, this.isPending);
   }
 
   /** Forget untouched annotations far from the view once very many have been loaded. */

@@ -8,7 +8,8 @@
  * moved with the view, and is drawn again once the animation stops.
  *
  * Colours come from each feature's label (the palette) or from the layer's person, as
- * display.colourBy says, for every layer at once.
+ * display.colourBy says, for every layer at once; a layer with styleKey and styleOf (a model's,
+ * modellayers.js) colours its own features instead.
  */
 
 const SLOW_FRAME_MS = 30;
@@ -280,11 +281,16 @@ export class Overlay {
     const { store } = layer;
     if (store.reduced) this.drawClusters(ctx, layer);
     const byPerson = display.colourBy === "person";
+    // A layer may style its own features (a model's: by class, by a measurement, as a heatmap):
+    // styleKey(feature) groups them, styleOf(key) says how a group is drawn.
+    const keyOf = layer.styleKey
+      ? (feature) => layer.styleKey(feature)
+      : (feature) => (byPerson ? null : feature.labelId);
     const groups = new Map();
     let drawn = 0;
     for (const feature of store.features.values()) {
       if (!layer.shows(feature, display)) continue;
-      const key = byPerson ? null : feature.labelId;
+      const key = keyOf(feature);
       let group = groups.get(key);
       if (!group) {
         group = { large: [], small: [], lines: [], points: [], dots: [] };
@@ -295,8 +301,10 @@ export class Overlay {
     const fillAlpha = display.opacity * layer.opacity;
     ctx.setLineDash(layer.dashed ? DASH : []);
     // Paths are built on the context itself: appending to a Path2D is many times slower.
-    for (const [labelId, group] of groups) {
-      const colour = this.colourOf(layer, labelId);
+    for (const [key, group] of groups) {
+      const style = layer.styleOf ? layer.styleOf(key) : {};
+      const colour = style.colour || this.colourOf(layer, key);
+      const outline = style.outline ?? true;
       ctx.fillStyle = colour;
       ctx.strokeStyle = colour;
       // Small shapes: one-pixel outlines, which canvas draws far faster than wider ones.
@@ -310,13 +318,14 @@ export class Overlay {
           ctx.beginPath();
           const end = Math.min(features.length, start + CHUNK);
           for (let i = start; i < end; i++) this.addRings(ctx, features[i].rings, true);
-          // A corrected region is its outline only, over the original it corrects.
+          // A corrected region is its outline only, over the original it corrects; a
+          // heatmap's cells are their fill only, which carries the value.
           if (!layer.dashed) {
-            ctx.globalAlpha = fillAlpha;
+            ctx.globalAlpha = style.fillAlpha ?? fillAlpha;
             ctx.fill();
           }
           ctx.globalAlpha = layer.opacity;
-          ctx.stroke();
+          if (outline) ctx.stroke();
         }
       }
       ctx.globalAlpha = layer.opacity;
