@@ -32,6 +32,7 @@ COPY tasks tasks
 COPY annotations annotations
 COPY review review
 COPY exports exports
+COPY layers layers
 COPY templates templates
 COPY static static
 # A throw-away key: settings refuse a weak one whenever DEBUG is off, even for collectstatic.

@@ -48,14 +48,15 @@ def _version(value: object, field: str = "version") -> int:
 def _viewport_query(query: QueryDict, slide: Slide) -> dict:
     limit = selectors.MAX_LIMIT
     return {
-        "bbox": _bbox(query.get("bbox"), slide),
+        "bbox": bbox_param(query.get("bbox"), slide),
         "label_ids": [int_param(p, "label") for p in query.get("label", "").split(",") if p],
         "assignment_id": optional_int(query, "assignment"),
         "limit": int_param(query.get("limit", str(selectors.DEFAULT_LIMIT)), "limit", 1, limit),
     }
 
 
-def _bbox(raw: str | None, slide: Slide) -> tuple[float, float, float, float]:
+def bbox_param(raw: str | None, slide: Slide) -> tuple[float, float, float, float]:
+    """The ``bbox`` query parameter, clamped to the slide (the whole slide when absent)."""
     if raw is None:
         return (0.0, 0.0, float(slide.width or 2**31), float(slide.height or 2**31))
     try:
@@ -120,13 +121,6 @@ def slide_stats(request: HttpRequest, slide_id: int) -> HttpResponse:
     assignment_id = optional_int(request.GET, "assignment")
     stats = selectors.annotation_stats(user=request.user, slide=slide, assignment_id=assignment_id)
     return JsonResponse(stats)
-
-
-@api("GET")
-def slide_layers(request: HttpRequest, slide_id: int) -> HttpResponse:
-    """The annotation layers of the slide that the person sees (see selectors.annotation_layers)."""
-    slide = get_slide_for_user(request.user, slide_id)
-    return JsonResponse({"layers": selectors.annotation_layers(user=request.user, slide=slide)})
 
 
 @api("GET", "PATCH", "DELETE")

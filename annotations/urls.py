@@ -11,7 +11,6 @@ urlpatterns = [
         name="slide_annotations",
     ),
     path("api/slides/<id:slide_id>/annotations/stats", api_views.slide_stats, name="slide_stats"),
-    path("api/slides/<id:slide_id>/layers", api_views.slide_layers, name="slide_layers"),
     path("api/annotations/<id:annotation_id>", api_views.annotation, name="annotation"),
     path(
         "api/annotations/<id:annotation_id>/restore",

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from annotations import selectors
+from annotations.context_processors import layer_urls
 from annotations.permissions import edit_refusal
 from slides.views import render_viewer
 from tasks import selectors as task_selectors
@@ -36,8 +37,9 @@ def editor_config(*, user, item: AssignmentSlide, labels) -> dict:
         "urls": {
             "annotations": reverse("annotations:slide_annotations", args=[slide.pk]),
             "stats": reverse("annotations:slide_stats", args=[slide.pk]),
-            "layers": reverse("annotations:slide_layers", args=[slide.pk]),
             "annotation": one[: one.rindex(str(_ID_PLACEHOLDER))],
+            # The slide's uploaded layers (the list, one layer, comparisons, promotion).
+            **layer_urls(slide),
         },
     }
 

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_ID = 2**63 - 1
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 JSON = "application/json"
+MULTIPART = "multipart/form-data"
 # The JSON escapes of NUL and of UTF-16 surrogates (paired or not); a literal prefix, so that
 # searching 2 MB takes about a millisecond.
 UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
@@ -69,11 +70,12 @@ def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
-def api(*methods: str, token_writes: bool = False) -> Callable:
+def api(*methods: str, token_writes: bool = False, multipart: bool = False) -> Callable:
     """Answer only ``methods``, only to a logged-in user, and every refusal as JSON.
 
     A request authenticated by an API token (wsi2ml.middleware.ApiTokenMiddleware) may only
-    read (GET, HEAD, OPTIONS) unless ``token_writes`` says the view accepts its changes.
+    read (GET, HEAD, OPTIONS) unless ``token_writes`` says the view accepts its changes. Bodies
+    are JSON, or with ``multipart`` also multipart/form-data (a file upload).
     """
 
     def decorate(view: Callable) -> Callable:
@@ -86,6 +88,7 @@ def api(*methods: str, token_writes: bool = False) -> Callable:
                     methods,
                     lambda: view(request, *args, **kwargs),
                     token_writes=token_writes,
+                    multipart=multipart,
                 )
             except (OperationalError, InterfaceError) as exc:
                 # Also raised by request.user, whose session and user are read on first use.
@@ -100,7 +103,12 @@ def api(*methods: str, token_writes: bool = False) -> Callable:
 
 
 def _answer(
-    request: HttpRequest, methods: tuple[str, ...], view: Callable, *, token_writes: bool
+    request: HttpRequest,
+    methods: tuple[str, ...],
+    view: Callable,
+    *,
+    token_writes: bool,
+    multipart: bool = False,
 ) -> HttpResponse:
     """Check who asks, how and with what body; run ``view``; turn its refusals into JSON."""
     if not request.user.is_authenticated:
@@ -114,9 +122,11 @@ def _answer(
             403,
             f"API tokens are read only here: {request.method} needs a logged-in browser session.",
         )
-    if _has_body(request) and request.content_type != JSON:
+    accepted = (JSON, MULTIPART) if multipart else (JSON,)
+    if _has_body(request) and request.content_type not in accepted:
         sent = request.content_type or "no Content-Type"
-        return error(415, f"Send the body as JSON with Content-Type: {JSON} (this one is {sent}).")
+        wanted = f"JSON with Content-Type: {JSON}" + (f" or as {MULTIPART}" if multipart else "")
+        return error(415, f"Send the body as {wanted} (this one is {sent}).")
     try:
         return view()
     except ApiError as exc:

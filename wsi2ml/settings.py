@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "annotations",
     "review",
     "exports",
+    "layers",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,13 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
 # Annotations: the largest geometry (vertices) and request body (bytes) the editing API accepts.
 ANNOTATION_MAX_VERTICES = env.int("ANNOTATION_MAX_VERTICES", default=20000)
 ANNOTATION_MAX_BODY_BYTES = env.int("ANNOTATION_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+
+# Model layers (layers/): the largest file one may upload (a million detections of 20 vertices
+# are about 400 MB of GeoJSON), where uploads wait for their import (private: never served),
+# and the most bytes of JSON one feature's properties may keep beside its measurements.
+LAYER_UPLOAD_MAX_MB = env.int("LAYER_UPLOAD_MAX_MB", default=1024)
+LAYER_UPLOAD_DIR = env.path("LAYER_UPLOAD_DIR", default=BASE_DIR / "var" / "layer-uploads")
+LAYER_MAX_PROPERTIES_BYTES = env.int("LAYER_MAX_PROPERTIES_BYTES", default=4096)
 
 # --- Background jobs (jobs/, run by Celery workers) ------------------------------------------
 

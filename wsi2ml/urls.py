@@ -24,6 +24,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("annotations.urls")),
+    path("", include("layers.urls")),
     path("api/review/", include("review.api_urls")),
     path("api/exports/", include("exports.api_urls")),
     path("api/jobs/", include("jobs.api_urls")),

@@ -53,7 +53,7 @@ def requests(slide, assignment, labels, make_annotation):
     return {
         "viewport": ("get", url("slide_annotations", slide), None),
         "stats": ("get", url("slide_stats", slide), None),
-        "layers": ("get", url("slide_layers", slide), None),
+        "layers": ("get", reverse("layers:slide_layers", args=[slide.pk]), None),
         "create": ("post", url("slide_annotations", slide), create),
         "read": ("get", url("annotation", annotation), None),
         "update": ("patch", url("annotation", annotation), {"version": 1, "properties": {}}),

@@ -110,7 +110,7 @@ def test_the_layers_list_the_visible_assignments(world, slides, persona):
 
 @pytest.mark.parametrize("persona", EXPECTED)
 def test_the_layers_api_lists_the_visible_assignments(client_for, world, slides, persona):
-    url = reverse("annotations:slide_layers", args=[slides[0].pk])
+    url = reverse("layers:slide_layers", args=[slides[0].pk])
 
     response = client_for(world["people"][persona]).get(url)
 
@@ -167,7 +167,7 @@ def test_an_outsider_sees_neither_the_slide_nor_its_annotations(
     client = client_for(outsider)
 
     answers = [
-        client.get(reverse("annotations:slide_layers", args=[slides[0].pk])),
+        client.get(reverse("layers:slide_layers", args=[slides[0].pk])),
         client.get(reverse("annotations:slide_annotations", args=[slides[0].pk])),
         client.get(reverse("annotations:annotation", args=[world["notes"]["A"].pk])),
     ]

@@ -79,7 +79,7 @@ def test_a_managers_layers_list_everyone_on_the_slide_read_only(
     make_annotation()
     make_annotation(on=second_assignment)
     make_annotation(on=second_assignment)
-    url = reverse("annotations:slide_layers", args=[items(assignment)[0].slide_id])
+    url = reverse("layers:slide_layers", args=[items(assignment)[0].slide_id])
 
     layers = client_for(manager).get(url).json()["layers"]
 
@@ -94,7 +94,7 @@ def test_a_managers_layers_list_everyone_on_the_slide_read_only(
 def test_a_layer_of_a_slide_marked_done_says_why_it_is_read_only(client_for, annotator, assignment):
     first = items(assignment)[0]
     task_services.work_done(item=first)
-    url = reverse("annotations:slide_layers", args=[first.slide_id])
+    url = reverse("layers:slide_layers", args=[first.slide_id])
 
     (layer,) = client_for(annotator).get(url).json()["layers"]
 

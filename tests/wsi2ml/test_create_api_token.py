@@ -29,7 +29,7 @@ def test_it_prints_a_token_that_reads_the_api_as_the_user(client, project, slide
 
     secret = out.removesuffix("\n")
     assert out == secret + "\n" and "\n" not in secret  # the token and nothing else
-    url = reverse("annotations:slide_layers", args=[slide.pk])
+    url = reverse("layers:slide_layers", args=[slide.pk])
     response = client.get(url, headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200, response.content
     assert response.json()["layers"][0]["own"] is True

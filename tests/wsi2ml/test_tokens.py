@@ -56,7 +56,7 @@ def bearer(secret: str) -> dict:
 
 
 def layers_url(slide) -> str:
-    return reverse("annotations:slide_layers", args=[slide.pk])
+    return reverse("layers:slide_layers", args=[slide.pk])
 
 
 def annotation_url(annotation) -> str:

@@ -7,7 +7,8 @@
 
 const byId = (id) => document.getElementById(id);
 
-function element(tag, className, text) {
+/** A new element with a class and text (set as text: data never becomes markup). */
+export function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text != null) node.textContent = text;
@@ -35,7 +36,8 @@ export class LayerPanel {
     this.body = element("div", "layer-controls");
     this.body.append(this.colourSwitch(), this.list());
     container.append(this.body);
-    container.hidden = false;
+    // The uploaded layers are listed once fetched (addLayer): until then there may be none.
+    container.hidden = !this.overlay.layers.length;
   }
 
   colourSwitch() {
@@ -80,11 +82,16 @@ export class LayerPanel {
     return this.ul;
   }
 
-  /** Add a row for a layer added to the overlay after the panel was built. */
-  addLayer(layer) {
+  /**
+   * Add a row for a layer added to the overlay after the panel was built, with ``extra`` (an
+   * element: a model layer's own controls) at its end.
+   */
+  addLayer(layer, extra = null) {
     if (!this.container || this.rows.has(layer.id)) return;
     const index = this.overlay.layers.indexOf(layer);
     const row = this.row(layer);
+    if (extra) row.append(extra);
+    this.container.hidden = false;
     const after = this.overlay.layers.slice(index + 1).find((other) => this.rows.has(other.id));
     if (after) this.ul.insertBefore(row, this.rows.get(after.id).row);
     else this.ul.append(row);
@@ -108,7 +115,7 @@ export class LayerPanel {
     label.append(element("span", "visually-hidden", "Show "), swatch, layer.name);
     label.title = layer.name;
     const count = element("span", "badge layer-count");
-    count.setAttribute("aria-label", "annotations");
+    count.setAttribute("aria-label", layer.countNoun || "annotations");
     head.append(toggle, label, count);
     toggle.addEventListener("change", () => this.setVisible(layer, toggle.checked));
 
@@ -145,7 +152,10 @@ export class LayerPanel {
     const entry = this.rows.get(layer.id);
     if (!entry) return;
     entry.count.textContent = layer.count == null ? "–" : layer.count.toLocaleString("en");
-    entry.count.setAttribute("aria-label", `${entry.count.textContent} annotations`);
+    entry.count.setAttribute(
+      "aria-label",
+      `${entry.count.textContent} ${layer.countNoun || "annotations"}`,
+    );
     const words = [layer.kind === "annotations" ? editingNote(layer) : "", layer.note]
       .filter(Boolean)
       .join(" · ");

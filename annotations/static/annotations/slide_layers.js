@@ -1,9 +1,9 @@
 /*
- * The plain slide viewer's module when the person sees annotation layers on the slide
- * (#layer-config, from annotations.context_processors.viewer_layers): the viewer, every layer
- * read-only (even one's own, which the work page edits) with its own viewport loading, and the
- * layer panel. ?layers=assignment-4,... shows
- * only those layers at first.
+ * The plain slide viewer's module when the person sees the slide (#layer-config, from
+ * annotations.context_processors.viewer_layers): the viewer, every annotation layer they see
+ * read-only (even one's own, which the work page edits) with its own viewport loading, the
+ * slide's uploaded layers (fetched from config.urls.layers), and the layer panel once there is
+ * a layer. ?layers=assignment-4,layer-7... shows only those layers at first.
  *
  * For browser tests it keeps window.wsi2mlLayers (layers.js, layersHook) and sets
  * document.body.dataset.layersReady = "1" once the shown layers are loaded and drawn.
@@ -33,6 +33,7 @@ function start() {
     overlay,
     palette,
     size: { width: state.config.width, height: state.config.height },
+    urls: config.urls,
   });
   // Nothing shown may need loading (every layer hidden by ?layers=, or none with a URL).
   ready();

@@ -37,6 +37,8 @@ export function startWorkPage({ layerName } = {}) {
     overlay,
     palette,
     size: { width: config.width, height: config.height },
+    urls: config.urls,
+    editor,
     onToggle: (layer) => {
       if (layer === editor.layer && !layer.visible) editor.select(null);
     },
