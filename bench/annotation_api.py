@@ -1432,12 +1432,7 @@ def app_version() -> str:
 
 def result_write(result: dict, label: str, name: str = "annotations") -> Path:
     """Write bench/results/<name>-<date>-<time>[-<label>].json; return its path."""
-    results = BENCH / "results"
-    results.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = results / f"{name}-{stamp}{'-' + label if label else ''}.json"
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return out
+    return bench.result_write(result, label, name)
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def run_all(args: argparse.Namespace) -> int:
             missed.append(key)
     if args.profile:
         _profile_print(path.with_suffix(".prof"))
-    out = _result_write(result, args.label or ("smoke" if args.smoke else ""))
+    out = bench.result_write(result, args.label or ("smoke" if args.smoke else ""), "layers-ingest")
     log(f"results in {out}")
     return 1 if missed else 0
 
@@ -229,15 +229,6 @@ def _profile_print(path: Path) -> None:
     import pstats
 
     pstats.Stats(str(path)).sort_stats("tottime").print_stats(15)
-
-
-def _result_write(result: dict, label: str) -> Path:
-    results = BENCH / "results"
-    results.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = results / f"layers-ingest-{stamp}{'-' + label if label else ''}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1056,12 +1056,13 @@ def app_digest() -> str:
     return digest.hexdigest()
 
 
-def result_write(result: dict, label: str) -> Path:
+def result_write(result: dict, label: str, name: str = "tiles") -> Path:
+    """Write bench/results/<name>-<date>-<time>[-<label>].json; return its path."""
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = results / f"tiles-{stamp}{'-' + label if label else ''}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = results / f"{name}-{stamp}{'-' + label if label else ''}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return out
 
 

@@ -13,7 +13,7 @@
  * document.body.dataset.saveState = "saved" | "saving" | "failed" | "offline".
  */
 
-import { whenOpen } from "../slides/viewer.js";
+import { flyToBox, whenOpen } from "../slides/viewer.js";
 import { Layer, Palette, ViewportLoader } from "./layers.js";
 import { Overlay } from "./overlay.js";
 import { Panel } from "./panel.js";
@@ -367,17 +367,7 @@ export class Editor {
 
   /** Show the box (level-0 px) with half its size around it. */
   flyToBox(bbox) {
-    const item = this.viewer.world.getItemAt(0);
-    if (!item) return;
-    const [x0, y0, x1, y1] = bbox;
-    const pad = Math.max(x1 - x0, y1 - y0, 64) * 0.5;
-    const rect = item.imageToViewportRectangle(
-      x0 - pad,
-      y0 - pad,
-      x1 - x0 + 2 * pad,
-      y1 - y0 + 2 * pad,
-    );
-    this.viewer.viewport.fitBoundsWithConstraints(rect);
+    flyToBox(this.viewer, bbox);
   }
 
   notice(message, kind = "warning") {

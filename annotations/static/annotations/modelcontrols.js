@@ -11,6 +11,7 @@
  * is loaded and drawn.
  */
 
+import { flyToBox } from "../slides/viewer.js";
 import { bboxOf, drawingRings } from "./geometry.js";
 import { FeatureCard, fill, formatNumber } from "./featurecard.js";
 import { applyShownLayers } from "./layers.js";
@@ -34,20 +35,6 @@ async function getJson(url) {
   }
   if (!response.ok) throw new Error(data?.error || `HTTP ${response.status}`);
   return data;
-}
-
-/** Show the box (level-0 px) with half its size around it, as the editor flies to a shape. */
-function flyToBox(viewer, [x0, y0, x1, y1]) {
-  const item = viewer.world.getItemAt(0);
-  if (!item) return;
-  const pad = Math.max(x1 - x0, y1 - y0, 64) * 0.5;
-  const rect = item.imageToViewportRectangle(
-    x0 - pad,
-    y0 - pad,
-    x1 - x0 + 2 * pad,
-    y1 - y0 + 2 * pad,
-  );
-  viewer.viewport.fitBoundsWithConstraints(rect);
 }
 
 export class ModelLayers {

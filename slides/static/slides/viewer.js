@@ -306,6 +306,20 @@ export function viewerOnPage() {
 }
 
 /** Call back once the slide's image has opened (at once if it has). */
+/** Show the box (level-0 px of the slide) with half its size around it. */
+export function flyToBox(viewer, [x0, y0, x1, y1]) {
+  const item = viewer.world.getItemAt(0);
+  if (!item) return;
+  const pad = Math.max(x1 - x0, y1 - y0, 64) * 0.5;
+  const rect = item.imageToViewportRectangle(
+    x0 - pad,
+    y0 - pad,
+    x1 - x0 + 2 * pad,
+    y1 - y0 + 2 * pad,
+  );
+  viewer.viewport.fitBoundsWithConstraints(rect);
+}
+
 export function whenOpen(viewer, callback) {
   if (viewer.world.getItemCount()) callback();
   else viewer.addOnceHandler("open", callback);
