@@ -83,6 +83,10 @@ class Annotation(models.Model):
         max_length=16, choices=Origin.choices, default=Origin.DRAWN, db_default=Origin.DRAWN
     )
     origin_detail = models.JSONField(null=True, blank=True)
+    # Whether a person has updated it since it came from its layer (never set for drawn ones).
+    # Kept here rather than asked of the history: the export's query took 2.5-3 µs more a row
+    # (5 -> 8 µs, 100,100 rows) with an EXISTS over the revisions, planned as a hash of them all.
+    origin_changed = models.BooleanField(default=False, db_default=False)
 
     version = models.PositiveIntegerField(default=1)
     is_deleted = models.BooleanField(default=False)

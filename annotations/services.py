@@ -324,6 +324,8 @@ def annotation_update(
     else:
         after.repaired = ""
     after.version = before.version + 1
+    # A person's change to what a model (or another tool) drew: exports say so.
+    after.origin_changed = before.origin != Annotation.Origin.DRAWN
     after.save()
     _revise(
         after,

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from annotations.models import Annotation, AnnotationRevision
+from annotations.models import Annotation
 from exports.rows import REVIEW_KIND, ExportSlide
 from review.models import Verdict
 
@@ -56,25 +56,13 @@ def _annotations(work: Sequence[tuple[int, int]]):
     return chosen.filter(is_deleted=False).order_by("id")
 
 
-def _changed_since_origin(slide_id: int) -> set[int]:
-    """Ids of the slide's annotations not drawn here that a person has updated since."""
-    return set(
-        AnnotationRevision.objects.filter(
-            annotation__slide_id=slide_id, action=AnnotationRevision.Action.UPDATE
-        )
-        .exclude(annotation__origin=Annotation.Origin.DRAWN)
-        .values_list("annotation_id", flat=True)
-    )
-
-
 def records(*, slide: ExportSlide) -> Iterator[tuple]:
     """The records ``exports.rows.rows_sql`` gives for ``slide``, in the same column order."""
     summaries = _summaries([slide.id])
-    changed = _changed_since_origin(slide.id)
     columns = (
         "id", "uuid", "kind", "geometry", "label_id", "name", "author__username",
         "assignment_id", "assignment__task_id", "created_at", "updated_at", "area_um2",
-        "length_um", "assignment__task__kind", "origin", "origin_detail",
+        "length_um", "assignment__task__kind", "origin", "origin_detail", "origin_changed",
     )  # fmt: skip
     found = _annotations([(a, slide.id) for a in slide.assignments]).values_list(*columns)
     for row in found.iterator(chunk_size=FETCH_ROWS):
@@ -86,15 +74,15 @@ def records(*, slide: ExportSlide) -> Iterator[tuple]:
             pk, str(uuid), kind, geometry if isinstance(geometry, str) else json.dumps(geometry),
             label, name, author, assignment, task, _iso(created), _iso(updated), row[11],
             row[12], row[13] == REVIEW_KIND, *verdicts, labels, summary[6] if summary else None,
-            *_origin(pk, row[14], row[15], changed),
+            *_origin(row[14], row[15], row[16]),
         )  # fmt: skip
 
 
-def _origin(pk: int, origin: str, detail, changed: set[int]) -> tuple:
+def _origin(origin: str, detail, changed: bool) -> tuple:
     """The record's origin columns, as rows_sql gives them: nothing but the origin when drawn."""
     if origin == Annotation.Origin.DRAWN:
         return origin, None, None
-    return origin, None if detail is None else json.dumps(detail), pk in changed
+    return origin, None if detail is None else json.dumps(detail), changed
 
 
 def counts(*, work: Sequence[tuple[int, int]]) -> list[tuple]:

@@ -30,7 +30,6 @@ TABLES = {
     "user": "auth_user",
     "username": "username",  # the user table's USERNAME_FIELD column
     "verdict": "review_verdict",
-    "revision": "annotations_annotationrevision",
 }
 REVIEW_KIND = "review"  # tasks.Task.Kind.REVIEW: its assignments hold missed regions
 
@@ -64,8 +63,7 @@ class ExportRow(NamedTuple):
     corrected: bool
     missed_region: bool
     # Where it started when it was not drawn here (annotations.models.Annotation.Origin), what
-    # it came from (JSON text) and whether a person has changed it since (an update in its
-    # history); None for drawn ones.
+    # it came from (JSON text) and whether a person has changed it since; None for drawn ones.
     origin: str = "drawn"
     origin_detail: str | None = None
     changed_since_origin: bool | None = None
@@ -114,9 +112,7 @@ SELECT a.id, a.uuid::text, a.kind, a.geometry::text, a.label_id, a.name, u.{user
     v.wrong_labels, v.correction,
     a.origin,
     CASE WHEN a.origin <> 'drawn' THEN a.origin_detail::text END,
-    CASE WHEN a.origin <> 'drawn' THEN EXISTS (
-        SELECT 1 FROM {revision} r WHERE r.annotation_id = a.id AND r.action = 'update'
-    ) END
+    CASE WHEN a.origin <> 'drawn' THEN a.origin_changed END
 FROM {annotation} a
 JOIN {assignment} w ON w.id = a.assignment_id
 JOIN {task} t ON t.id = w.task_id

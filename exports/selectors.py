@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from wsi2ml_toolkit.export import stem_make
 
-from annotations.models import Annotation, AnnotationRevision
+from annotations.models import Annotation
 from exports import portable, rows
 from exports.options import ExportOptions
 from exports.permissions import exportable_projects
@@ -243,7 +243,6 @@ def _tables() -> dict[str, str]:
         "user": user._meta.db_table,
         "username": user._meta.get_field(user.USERNAME_FIELD).column,
         "verdict": Verdict._meta.db_table,
-        "revision": AnnotationRevision._meta.db_table,
     }
 
 
