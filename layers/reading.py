@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,6 @@ PROB_PREFIX = "prob_"
 # shapely's type ids of what is stored: Point, LineString, Polygon, MultiPoint, MultiLineString,
 # MultiPolygon (tidy's types, and ASAP's point sets and QuPath's multi-lines as they come).
 STORED_TYPES = (0, 1, 3, 4, 5, 6)
-_BATCH_PATH = re.compile(r"^\[(\d+)\]")
 _LEADING = b"\xef\xbb\xbf \t\r\n"
 
 
@@ -150,17 +148,11 @@ def _streamed(path: Path, name: str, prefix: str) -> Iterator[tuple[int, list[Fe
             if not batch:
                 return
             try:
-                features = list(qupath.features_of(batch))
+                features = list(qupath.features_of_part(batch, base=base, start=start, where=name))
             except AnnotationFileError as exc:
-                raise LayerFileError(f"{name}: {_in_file(str(exc), base, start)}") from None
+                raise LayerFileError(str(exc)) from None
             yield start, features
             start += len(batch)
-
-
-def _in_file(message: str, base: str, start: int) -> str:
-    """A reader's message about a batch ("[12]: ...") as one about the file
-    ("features[2060]: ...")."""
-    return _BATCH_PATH.sub(lambda m: f"{base}[{start + int(m[1])}]", message)
 
 
 def _json_fault(name: str, start: int, exc: Exception, *, truncated: bool) -> str:

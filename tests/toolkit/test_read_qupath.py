@@ -440,3 +440,14 @@ def test_measurements_a_float_cannot_hold_are_left_out_as_nan_is():
     [found] = read_annotations_text(text)
 
     assert found.measurements == {"a": 1.5}
+
+
+def test_a_part_of_a_documents_features_is_named_by_its_place_in_the_whole():
+    part = [feature(), feature({"type": "Polygon", "coordinates": UNCLOSED})]
+
+    with pytest.raises(AnnotationFileError) as caught:
+        list(qupath.features_of_part(part, base="features", start=4096, where="big.geojson"))
+
+    assert str(caught.value).startswith(
+        "big.geojson: features[4097].geometry.coordinates[0]: not closed"
+    )
