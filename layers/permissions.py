@@ -88,9 +88,14 @@ def get_layer_for_user(user: User, layer_id: int, *, write: bool = False) -> Lay
     return layer
 
 
+def may_upload(user: User, project: Project) -> bool:
+    """Whether ``user`` may upload (and delete) the layers of ``project``."""
+    return uploader_projects(user).filter(pk=project.pk).exists()
+
+
 def check_can_upload(user: User, project: Project) -> None:
     """PermissionDenied unless ``user`` may upload (and delete) the layers of ``project``."""
-    if not uploader_projects(user).filter(pk=project.pk).exists():
+    if not may_upload(user, project):
         raise PermissionDenied(
             "Only the project's managers and ML specialists upload and delete its layers."
         )
@@ -115,6 +120,24 @@ def project_for_slide_upload(user: User, slide: Slide, raw: str | None) -> Proje
         ids = ", ".join(str(p.pk) for p in allowed)
         raise ApiError(f"Several projects hold this slide ({ids}); name one.", field="project")
     return allowed[0]
+
+
+def get_project_for_uploader(user: User, project_id: int) -> Project:
+    """The project, for one of its uploaders (the layers pages); 404 for everyone else."""
+    project = uploader_projects(user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def get_slide_for_uploader(user: User, slide_id: int) -> tuple[Slide, list[Project]]:
+    """The slide and the projects holding it that ``user`` uploads for (a slide's upload
+    page); 404 when there are none."""
+    slide = Slide.objects.filter(pk=slide_id).first()
+    projects = [] if slide is None else list(uploadable_projects(user, slide).order_by("name"))
+    if not projects:
+        raise Http404("No such slide.")
+    return slide, projects
 
 
 def get_project_for_upload(user: User, project_id: int) -> Project:

@@ -11,10 +11,9 @@ for a project that does not exist. A layer's page follows layers.permissions.get
 from collections import defaultdict
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,7 +22,12 @@ from jobs.models import Job
 from layers import selectors, services
 from layers.forms import ClassMappingForm, LayerUploadForm, LayerZipForm
 from layers.models import Layer
-from layers.permissions import get_layer_for_user, uploadable_projects, uploader_projects
+from layers.permissions import (
+    get_layer_for_user,
+    get_project_for_uploader,
+    get_slide_for_uploader,
+    may_upload,
+)
 from slides.models import Slide
 from slides.selectors import slide_list_for_user
 from tasks.models import Project
@@ -39,14 +43,14 @@ ZIP_PREFIX = "zip"  # the zip form's fields, on the page beside the single file'
 @require_GET
 def project_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """The project's slides with their uploaded layers, and the two upload forms."""
-    project = _project_for_uploader(request.user, project_id)
+    project = get_project_for_uploader(request.user, project_id)
     return _project_render(request, project)
 
 
 @require_POST
 def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload one file for a slide of the project chosen in the form."""
-    project = _project_for_uploader(request.user, project_id)
+    project = get_project_for_uploader(request.user, project_id)
     form = LayerUploadForm(request.POST, request.FILES, slides=_project_slides(project))
     layer = form.is_valid() and _upload(
         form, slide=form.cleaned_data["slide"], project=project, actor=request.user
@@ -63,7 +67,7 @@ def project_upload(request: HttpRequest, project_id: int) -> HttpResponse:
 def project_upload_zip(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a zip of per-slide files; the page answering says which file went to which slide
     and which matched none (it is the upload's report, so it is not a redirect)."""
-    project = _project_for_uploader(request.user, project_id)
+    project = get_project_for_uploader(request.user, project_id)
     form, result = LayerZipForm(request.POST, request.FILES, prefix=ZIP_PREFIX), None
     if form.is_valid():
         try:
@@ -84,7 +88,7 @@ def project_upload_zip(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def slide_upload(request: HttpRequest, slide_id: int) -> HttpResponse:
     """Upload one file for the slide, then go to the new layer's page."""
-    slide, projects = _slide_for_uploader(request.user, slide_id)
+    slide, projects = get_slide_for_uploader(request.user, slide_id)
     if request.method == "GET":
         form = LayerUploadForm(projects=projects)
         return render(request, "layers/slide_upload.html", {"slide": slide, "form": form})
@@ -107,7 +111,7 @@ def layer_page(request: HttpRequest, layer_id: int) -> HttpResponse:
     """The layer, its state and its classes; its uploaders map unmapped classes to labels."""
     layer = get_layer_for_user(request.user, layer_id, write=request.method == "POST")
     form = None
-    if _may_upload(request.user, layer.project):
+    if may_upload(request.user, layer.project):
         labels = list(layer.project.labels.active())
         data = request.POST if request.method == "POST" else None
         form = ClassMappingForm(data, layer=layer, labels=labels)
@@ -137,27 +141,6 @@ def layer_delete(request: HttpRequest, layer_id: int) -> HttpResponse:
 
 
 # --- Access ----------------------------------------------------------------------------------
-
-
-def _project_for_uploader(user: AbstractBaseUser, project_id: int) -> Project:
-    """The project, for one of its uploaders; 404 for everyone else."""
-    project = uploader_projects(user).filter(pk=project_id).first()
-    if project is None:
-        raise Http404("No such project.")
-    return project
-
-
-def _slide_for_uploader(user: AbstractBaseUser, slide_id: int) -> tuple[Slide, list[Project]]:
-    """The slide and the projects holding it that ``user`` uploads for; 404 when none."""
-    slide = Slide.objects.filter(pk=slide_id).first()
-    projects = [] if slide is None else list(uploadable_projects(user, slide).order_by("name"))
-    if not projects:
-        raise Http404("No such slide.")
-    return slide, projects
-
-
-def _may_upload(user: AbstractBaseUser, project: Project) -> bool:
-    return uploader_projects(user).filter(pk=project.pk).exists()
 
 
 # --- Uploading -------------------------------------------------------------------------------
