@@ -80,6 +80,18 @@ def slide_create(
     return slide_register_file(path=path, root=root)
 
 
+def scanner_sized_slides(root: Path, width: int, height: int, count: int = 2) -> list[Slide]:
+    """``count`` slides (CASE-01-A.tiff, CASE-01-B.tiff, ...) registered as ``width`` x
+    ``height`` px at 0.25 µm/px, a scanner's size, while their files stay small."""
+    made = []
+    for i in range(count):
+        slide = slide_create(root, f"CASE-01-{chr(65 + i)}.tiff", width=300, height=200, seed=i)
+        slide.width, slide.height, slide.mpp_x, slide.mpp_y = width, height, 0.25, 0.25
+        slide.save()
+        made.append(slide)
+    return made
+
+
 def square(x: float, y: float, size: float = 100) -> dict:
     """A GeoJSON square with its top-left corner at (x, y)."""
     return rectangle(x, y, x + size, y + size)

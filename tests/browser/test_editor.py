@@ -15,6 +15,7 @@ from annotations import services as annotation_services
 from annotations.models import Annotation
 from tasks import services
 from tasks.models import Label, Project, Task
+from tests.browser.pixels import pixel_at_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,17 +30,7 @@ LABELS = [
     ("Fat", "#8c564b"),
 ]
 
-PIXEL_AT = """([x, y]) => {
-  const [cx, cy] = window.wsi2mlEditor.toScreen(x, y);
-  for (const canvas of [...document.querySelectorAll('.annotation-layer')].reverse()) {
-    const rect = canvas.getBoundingClientRect();
-    const scale = canvas.width / rect.width;
-    const data = canvas.getContext('2d').getImageData(
-      Math.round((cx - rect.left) * scale), Math.round((cy - rect.top) * scale), 1, 1).data;
-    if (data[3] > 0) return [...data];
-  }
-  return [0, 0, 0, 0];
-}"""
+PIXEL_AT = pixel_at_script("wsi2mlEditor")
 
 
 @pytest.fixture

@@ -8,21 +8,11 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from annotations.selectors import person_colour
+from tests.browser.pixels import pixel_at_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The topmost annotation canvas's colour at a level-0 slide position.
-PIXEL_AT = """([x, y]) => {
-  const [cx, cy] = window.wsi2mlLayers.toScreen(x, y);
-  for (const canvas of [...document.querySelectorAll('.annotation-layer')].reverse()) {
-    const rect = canvas.getBoundingClientRect();
-    const scale = canvas.width / rect.width;
-    const data = canvas.getContext('2d').getImageData(
-      Math.round((cx - rect.left) * scale), Math.round((cy - rect.top) * scale), 1, 1).data;
-    if (data[3] > 0) return [...data];
-  }
-  return [0, 0, 0, 0];
-}"""
+PIXEL_AT = pixel_at_script("wsi2mlLayers")
 
 
 def viewer_url(data, query: str = "") -> str:

@@ -14,22 +14,12 @@ from annotations.models import Annotation
 from layers.models import Layer
 from tasks import roles
 from tests import factories
+from tests.browser.pixels import pixel_at_script
 from tests.layers.conftest import collection, feature, square, upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The colour of the topmost annotation canvas at a level-0 slide position.
-PIXEL_AT = """([x, y]) => {
-  const [cx, cy] = window.wsi2mlLayers.toScreen(x, y);
-  for (const canvas of [...document.querySelectorAll('.annotation-layer')].reverse()) {
-    const rect = canvas.getBoundingClientRect();
-    const scale = canvas.width / rect.width;
-    const data = canvas.getContext('2d').getImageData(
-      Math.round((cx - rect.left) * scale), Math.round((cy - rect.top) * scale), 1, 1).data;
-    if (data[3] > 0) return [...data];
-  }
-  return [0, 0, 0, 0];
-}"""
+PIXEL_AT = pixel_at_script("wsi2mlLayers")
 VIRIDIS = [
     (68, 1, 84),
     (71, 45, 123),

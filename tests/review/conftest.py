@@ -26,13 +26,7 @@ WIDTH, HEIGHT = 4096, 3072
 @pytest.fixture
 def slides(slides_root, db):
     """Two slides registered with a real scanner's size; the files stay small."""
-    made = []
-    for i, name in enumerate(["CASE-01-A.tiff", "CASE-01-B.tiff"]):
-        slide = factories.slide_create(slides_root, name, width=300, height=200, seed=i)
-        slide.width, slide.height, slide.mpp_x, slide.mpp_y = WIDTH, HEIGHT, 0.25, 0.25
-        slide.save()
-        made.append(slide)
-    return made
+    return factories.scanner_sized_slides(slides_root, WIDTH, HEIGHT)
 
 
 @pytest.fixture
