@@ -5,7 +5,6 @@ comma-separated; booleans as 0/1; ``class_<label id>=<name>`` renames a label in
 and the same name on two labels merges them into one class.
 """
 
-import math
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -16,7 +15,7 @@ from django.http import QueryDict
 from slides.converters import parse_number
 from slides.models import Slide
 from tasks.models import Assignment, Label, Project, Task
-from wsi2ml.api import ApiError
+from wsi2ml.api import ApiError, parse_float
 
 POLICIES = ("all", "reviewed", "not_rejected", "consensus")
 CLASS_PREFIX = "class_"
@@ -181,12 +180,9 @@ def _number(
     raw = _value(query, name)
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    low_ok = value > 0 if low_exclusive else value >= 0
-    if not (math.isfinite(value) and low_ok and (high is None or value <= high)):
+    value = parse_float(raw)
+    low_ok = value is not None and (value > 0 if low_exclusive else value >= 0)
+    if not (low_ok and (high is None or value <= high)):
         if high is not None:
             rule = f"a number from 0 to {_number_text(high)}"
         else:

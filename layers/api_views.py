@@ -5,7 +5,6 @@ On wsi2ml.api's plumbing. Uploads are multipart (``file``) and take an API token
 session (with its CSRF check): scripts upload a model's output. See README.md (Model layers).
 """
 
-import math
 from pathlib import PurePosixPath
 
 from django.conf import settings
@@ -27,7 +26,16 @@ from layers.permissions import (
 )
 from review.agreement import AgreementTooLarge
 from tasks.models import Label, Project
-from wsi2ml.api import ApiError, api, int_param, json_body, json_object, lookup, parse_id
+from wsi2ml.api import (
+    ApiError,
+    api,
+    float_param,
+    int_param,
+    json_body,
+    json_object,
+    lookup,
+    parse_id,
+)
 
 MAP_PREFIX = "map."  # map.<class name> = <label id> | create | none
 NAME_MAX = Layer._meta.get_field("name").max_length
@@ -144,15 +152,7 @@ def layer_metrics(request: HttpRequest, layer_id: int) -> HttpResponse:
 
 def _number(query: QueryDict, field: str, default, *, low=-1e12, high=1e12) -> float | None:
     raw = query.get(field, "")
-    if raw == "":
-        return default
-    try:
-        value = float(raw) if len(raw) <= 40 else math.nan
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:  # NaN fails too
-        raise ApiError(f"{field} must be a number from {low:g} to {high:g}.", field=field)
-    return value
+    return default if raw == "" else float_param(raw, field, low, high)
 
 
 # --- Reading the upload ------------------------------------------------------------------------

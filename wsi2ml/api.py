@@ -10,6 +10,7 @@ retries 5xx answers later), and every refusal raised inside it, as
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -247,6 +248,23 @@ def int_param(raw: str, field: str, low: int = 1, high: int = MAX_ID) -> int:
     value = parse_number(raw, low=low, high=high)
     if value is None:
         raise ApiError(f"{field} must be a whole number between {low} and {high}.", field=field)
+    return value
+
+
+def parse_float(raw: str) -> float | None:
+    """A finite number written as text ("0.5", "1e-3"), or None (not a number, NaN, infinite,
+    or longer than any number needs)."""
+    try:
+        value = float(raw) if len(raw) <= 40 else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def float_param(raw: str, field: str, low: float, high: float) -> float:
+    value = parse_float(raw)
+    if value is None or not low <= value <= high:
+        raise ApiError(f"{field} must be a number from {low:g} to {high:g}.", field=field)
     return value
 
 
