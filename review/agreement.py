@@ -886,6 +886,23 @@ class ProjectAgreement:
     def missing(self) -> int:
         return sum(task.missing for task in self.tasks)
 
+    @property
+    def slides(self) -> int:
+        """Slides with two annotators or more, in all the tasks."""
+        return sum(len(task.slides) for task in self.tasks)
+
+    @property
+    def cached(self) -> int:
+        """Slides whose result came from the cache."""
+        return self.slides - self.computed - self.too_large
+
+    def summary(self, seconds: float) -> str:
+        """What a whole-project computation did, for the command's output and the job's page."""
+        return (
+            f"{self.project.name}: {self.slides} slides with two annotators or more, "
+            f"{self.computed} computed, {self.cached} already cached ({seconds:.1f} s)"
+        )
+
 
 def project_agreement(
     *,

@@ -71,12 +71,7 @@ def compute_agreement(*, job: Job, progress: Progress) -> JobOutcome:
     report = agreement.project_agreement(
         project=project, budget_seconds=float("inf"), progress=progress
     )
-    slides = sum(len(task.slides) for task in report.tasks)
-    cached = slides - report.computed - report.too_large
-    message = (
-        f"{project.name}: {slides} slides with two annotators or more, {report.computed} "
-        f"computed, {cached} already cached ({time.monotonic() - started:.1f} s)."
-    )
+    message = report.summary(time.monotonic() - started) + "."
     tasks = [
         {
             "id": item.task.pk,
@@ -90,9 +85,9 @@ def compute_agreement(*, job: Job, progress: Progress) -> JobOutcome:
     ]
     result = {
         "project": project.pk,
-        "slides": slides,
+        "slides": report.slides,
         "computed": report.computed,
-        "cached": cached,
+        "cached": report.cached,
         "too_large": report.too_large,
         "tasks": tasks,
         "kept": not settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"),

@@ -30,13 +30,7 @@ class Command(BaseCommand):
         for item in projects:
             started = time.monotonic()
             report = agreement.project_agreement(project=item, budget_seconds=float("inf"))
-            slides = sum(len(task.slides) for task in report.tasks)
-            cached = slides - report.computed - report.too_large
-            self.stdout.write(
-                f"{item.name}: {slides} slides with two annotators or more, "
-                f"{report.computed} computed, {cached} already cached "
-                f"({time.monotonic() - started:.1f} s)"
-            )
+            self.stdout.write(report.summary(time.monotonic() - started))
             if report.too_large:
                 self.stderr.write(
                     f"{item.name}: {report.too_large} slides have too many overlapping regions "
